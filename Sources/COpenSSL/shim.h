@@ -18,4 +18,7 @@ static inline int ubg_ssl_ctx_set_min_tls12(SSL_CTX *ctx) {
 static inline long ubg_ssl_ctx_set_mode(SSL_CTX *ctx, long mode) {
     return SSL_CTX_set_mode(ctx, mode);
 }
+static inline long ubg_bio_set_mem_eof_return(BIO *bio, long value) {
+    return BIO_set_mem_eof_return(bio, value);
+}
 #endif

@@ -1,0 +1,364 @@
+import CSystem
+import Glibc
+
+package protocol ConnectionDelegate: AnyObject {
+    /// TCP is connected and, for TLS, the handshake and verification succeeded.
+    func connectionDidOpen(_ connection: Connection)
+    /// Bytes from the peer (decrypted for TLS), valid only during the call.
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer)
+    /// The connection ended by itself: `nil` for an orderly end of stream, else why it failed.
+    /// Called at most once, and never after the owner called `close()`.
+    func connection(_ connection: Connection, didCloseWith error: GatewayError?)
+}
+
+/// A non-blocking TCP connection, optionally with TLS, driven by an `EventLoop`.
+///
+/// It resolves the host off the loop, tries every address in turn (each attempt with its own
+/// timeout), then runs the TLS handshake. Confined to its loop's thread after creation.
+package final class Connection: @unchecked Sendable {
+    package enum Stage: String, Sendable {
+        case idle = "idle"
+        case resolving = "resolving the host name"
+        case connecting = "connecting"
+        case tlsHandshake = "TLS handshake"
+        case open = "open"
+        case closed = "closed"
+    }
+
+    package weak var delegate: ConnectionDelegate?
+    package private(set) var stage: Stage = .idle
+    package let loop: EventLoop
+    package let host: String
+    package let port: UInt16
+    /// The address of the attempt under way or of the open connection.
+    package private(set) var remoteAddress: SocketAddress?
+
+    private let tlsContext: TLSContext?
+    private let attemptTimeoutNanoseconds: UInt64
+    private var addresses: [SocketAddress] = []
+    private var nextAddress = 0
+    private var attemptFailures: [String] = []
+    private var fd: Int32 = -1
+    private var registration: EventLoop.Registration?
+    private var interest: UInt32 = 0
+    private var attemptTimer: EventLoop.TimerID?
+    private var tls: TLSSession?
+    private var outgoing: [UInt8] = []
+    private var outgoingOffset = 0
+    private var closeWhenFlushed = false
+
+    package init(loop: EventLoop, host: String, port: UInt16, tls: TLSContext?, attemptTimeoutNanoseconds: UInt64) {
+        self.loop = loop
+        self.host = host
+        self.port = port
+        self.tlsContext = tls
+        self.attemptTimeoutNanoseconds = attemptTimeoutNanoseconds
+    }
+
+    deinit {
+        if fd >= 0 { Glibc.close(fd) }
+    }
+
+    /// Bytes queued but not yet accepted by the kernel.
+    package var pendingWriteCount: Int { outgoing.count - outgoingOffset }
+
+    package var tlsVersion: String? { tls?.protocolVersion }
+
+    package func start() {
+        precondition(stage == .idle)
+        stage = .resolving
+        Resolver.resolve(host: host, port: port, on: loop) { [weak self] result in
+            guard let self, self.stage == .resolving else { return }
+            switch result {
+            case .success(let addresses):
+                self.addresses = addresses
+                self.stage = .connecting
+                self.tryNextAddress()
+            case .failure(let error):
+                self.fail(error)
+            }
+        }
+    }
+
+    /// Queues bytes and sends what the socket takes now.
+    package func write(_ bytes: UnsafeRawBufferPointer) {
+        guard stage == .open, !closeWhenFlushed else { return }
+        if let tls {
+            do {
+                try tls.write(bytes)
+            } catch {
+                fail(error)
+                return
+            }
+            tls.takeCiphertext(into: &outgoing)
+        } else {
+            outgoing.append(contentsOf: bytes)
+        }
+        flush()
+    }
+
+    package func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Closes at once, discarding unsent bytes. The delegate is not called.
+    package func close() {
+        guard stage != .closed else { return }
+        stage = .closed
+        release()
+    }
+
+    /// Closes once every queued byte is sent (or sending fails). The delegate is not called.
+    package func closeAfterFlush() {
+        guard stage != .closed else { return }
+        if pendingWriteCount == 0 || stage != .open {
+            close()
+        } else {
+            closeWhenFlushed = true
+        }
+    }
+
+    // MARK: Connecting
+
+    private func tryNextAddress() {
+        guard nextAddress < addresses.count else {
+            let tried = attemptFailures.joined(separator: "; ")
+            fail(GatewayError(.connect, "could not connect to \(host) port \(port): \(tried)"))
+            return
+        }
+        let address = addresses[nextAddress]
+        nextAddress += 1
+        remoteAddress = address
+        let socketFD = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard socketFD >= 0 else {
+            attemptFailed("\(address): socket: \(SystemError.describe(errno))")
+            return
+        }
+        fd = socketFD
+        var on: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        var storage = address.storage
+        let rc = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socketFD, $0, address.length) }
+        }
+        let code = errno
+        if rc != 0 && code != EINPROGRESS {
+            attemptFailed("\(address): \(SystemError.describe(code))")
+            return
+        }
+        // The loop holds the connection until `release()` unregisters it.
+        registration = loop.register(fd: fd, events: 0) { events in self.handle(events) }
+        setInterest(EPOLLOUT.rawValue)
+        attemptTimer = loop.schedule(afterNanoseconds: attemptTimeoutNanoseconds) { [weak self] in
+            guard let self, self.stage == .connecting else { return }
+            self.attemptFailed("\(address): timed out after \(self.attemptTimeoutNanoseconds / 1_000_000) ms")
+        }
+    }
+
+    private func attemptFailed(_ reason: String) {
+        attemptFailures.append(reason)
+        release()
+        tryNextAddress()
+    }
+
+    private func connected() {
+        loop.cancel(attemptTimer)
+        attemptTimer = nil
+        guard let tlsContext else {
+            becomeOpen()
+            return
+        }
+        stage = .tlsHandshake
+        do {
+            tls = try TLSSession(context: tlsContext, host: host)
+        } catch {
+            fail(error)
+            return
+        }
+        continueHandshake()
+    }
+
+    private func continueHandshake() {
+        guard let tls else { return }
+        do {
+            let progress = try tls.handshake(host: host)
+            tls.takeCiphertext(into: &outgoing)
+            flush()
+            switch progress {
+            case .done:
+                becomeOpen()
+                if stage == .open { readTLS() }
+            case .wantsMoreInput:
+                break
+            case .closed:
+                fail(GatewayError(.tls, "the server closed the connection during the TLS handshake"))
+            }
+        } catch {
+            tls.takeCiphertext(into: &outgoing)  // the alert, for the server's logs
+            flush()
+            fail(error)
+        }
+    }
+
+    private func becomeOpen() {
+        stage = .open
+        updateInterest()
+        delegate?.connectionDidOpen(self)
+    }
+
+    // MARK: Events
+
+    private func handle(_ events: UInt32) {
+        if stage == .connecting {
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error != 0 {
+                attemptFailed("\(remoteAddress.map { "\($0)" } ?? host): \(SystemError.describe(error))")
+            } else if events & (EPOLLOUT.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+                connected()
+            }
+            return
+        }
+        if events & EPOLLOUT.rawValue != 0 {
+            flush()
+        }
+        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+            readSocket()
+        }
+    }
+
+    private func readSocket() {
+        // A few reads per wake-up, then back to the loop so one busy peer cannot starve others
+        // (epoll is level-triggered: it reports the rest next round).
+        for _ in 0..<4 {
+            guard stage == .tlsHandshake || stage == .open else { return }
+            let buffer = loop.readBuffer
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if n > 0 {
+                let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                if let tls {
+                    tls.receiveCiphertext(bytes)
+                    if stage == .tlsHandshake { continueHandshake() } else { readTLS() }
+                } else {
+                    delegate?.connection(self, didRead: bytes)
+                }
+                if n < buffer.count { return }
+            } else if n == 0 {
+                endOfStream()
+                return
+            } else {
+                let code = errno
+                if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
+                fail(GatewayError(.io, "read from \(describePeer()): \(SystemError.describe(code))"))
+                return
+            }
+        }
+    }
+
+    private func readTLS() {
+        guard let tls else { return }
+        let buffer = loop.plaintextBuffer
+        while stage == .open {
+            do {
+                guard let n = try tls.read(into: buffer) else {
+                    endOfStream()
+                    return
+                }
+                tls.takeCiphertext(into: &outgoing)  // e.g. a key update answer
+                if n == 0 { break }
+                delegate?.connection(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            } catch {
+                fail(error)
+                return
+            }
+        }
+        if pendingWriteCount > 0 { flush() }
+    }
+
+    private func endOfStream() {
+        switch stage {
+        case .tlsHandshake:
+            fail(GatewayError(.tls, "the server closed the connection during the TLS handshake with '\(host)'"))
+        default:
+            stage = .closed
+            release()
+            delegate?.connection(self, didCloseWith: nil)
+        }
+    }
+
+    private func flush() {
+        guard fd >= 0 else { return }
+        while outgoingOffset < outgoing.count {
+            let n = outgoing.withUnsafeBytes { all in
+                send(fd, all.baseAddress! + outgoingOffset, all.count - outgoingOffset, Int32(MSG_NOSIGNAL))
+            }
+            if n > 0 {
+                outgoingOffset += n
+                continue
+            }
+            let code = errno
+            if n < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }
+            if n < 0 && code == EINTR { continue }
+            fail(GatewayError(.io, "write to \(describePeer()): \(SystemError.describe(code))"))
+            return
+        }
+        if outgoingOffset == outgoing.count {
+            outgoing.removeAll(keepingCapacity: outgoing.capacity <= 1 << 16)
+            outgoingOffset = 0
+            if closeWhenFlushed {
+                close()
+                return
+            }
+        } else if outgoingOffset >= 1 << 16 && outgoingOffset * 2 >= outgoing.count {
+            outgoing.removeSubrange(0..<outgoingOffset)
+            outgoingOffset = 0
+        }
+        updateInterest()
+    }
+
+    private func updateInterest() {
+        guard stage == .open || stage == .tlsHandshake else { return }
+        var wanted = EPOLLIN.rawValue
+        if pendingWriteCount > 0 { wanted |= EPOLLOUT.rawValue }
+        setInterest(wanted)
+    }
+
+    private func setInterest(_ events: UInt32) {
+        guard let registration, events != interest else { return }
+        interest = events
+        loop.modify(registration, events: events)
+    }
+
+    private func describePeer() -> String {
+        remoteAddress.map { "\(host) (\($0))" } ?? host
+    }
+
+    // MARK: Teardown
+
+    private func fail(_ error: GatewayError) {
+        guard stage != .closed else { return }
+        stage = .closed
+        release()
+        delegate?.connection(self, didCloseWith: error)
+    }
+
+    private func release() {
+        loop.cancel(attemptTimer)
+        attemptTimer = nil
+        if let registration {
+            loop.unregister(registration)
+            self.registration = nil
+        }
+        interest = 0
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
+        }
+        if stage == .closed {
+            tls = nil
+            outgoing = []
+            outgoingOffset = 0
+        }
+    }
+}

@@ -1,0 +1,258 @@
+import CSystem
+import Glibc
+import Synchronization
+
+/// One I/O thread: epoll for readiness, an eventfd to wake it, a heap of timers, and a queue of
+/// work posted from any thread.
+///
+/// Everything except `execute`, `stop` and `isCurrent` must be called on the loop's own thread
+/// (from a task, a timer or an I/O handler). Work runs in the order it was posted and never
+/// re-entrantly inside the call that posted it.
+package final class EventLoop: @unchecked Sendable {
+    package typealias IOHandler = (_ events: UInt32) -> Void
+
+    package struct Registration: Hashable, Sendable {
+        package let id: UInt64
+        package let fd: Int32
+    }
+
+    package struct TimerID: Hashable, Sendable {
+        fileprivate let value: UInt64
+    }
+
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let queue = Mutex<[@Sendable () -> Void]>([])
+    private let stopping = Atomic<Bool>(false)
+    private let threadToken = Atomic<UInt>(0)
+    private var thread: pthread_t?
+
+    // Loop-thread state.
+    private var handlers: [UInt64: IOHandler] = [:]
+    private var nextID: UInt64 = 1
+    private var timers = TimerHeap()
+    private var timerActions: [UInt64: () -> Void] = [:]
+
+    /// Scratch space for reads, shared by every connection on this loop: a read is consumed
+    /// before the next one starts, so thousands of connections do not each hold a buffer.
+    package let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+    package let plaintextBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+
+    package init() throws(GatewayError) {
+        let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard ep >= 0 else {
+            throw GatewayError(.io, "epoll_create1: \(SystemError.describe(errno))")
+        }
+        let wake = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard wake >= 0 else {
+            let code = errno
+            close(ep)
+            throw GatewayError(.io, "eventfd: \(SystemError.describe(code))")
+        }
+        epollFD = ep
+        wakeFD = wake
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = 0
+        epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        plaintextBuffer.deallocate()
+        close(wakeFD)
+        close(epollFD)
+    }
+
+    /// Starts the loop on a new thread.
+    package func start() throws(GatewayError) {
+        let box = Unmanaged.passRetained(self)
+        var tid = pthread_t()
+        let rc = pthread_create(
+            &tid, nil,
+            { arg in
+                let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+                loop.run()
+                return nil
+            }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            throw GatewayError(.io, "pthread_create: \(SystemError.describe(rc))")
+        }
+        thread = tid
+    }
+
+    /// Stops the loop after the work already queued. From another thread it waits for the loop
+    /// thread to end; on the loop thread itself (say, the last owner let go inside a callback) it
+    /// returns at once and the thread ends when the current callback returns.
+    package func stop() {
+        stopping.store(true, ordering: .releasing)
+        wake()
+        guard let thread else { return }
+        self.thread = nil
+        if isCurrent {
+            pthread_detach(thread)
+        } else {
+            pthread_join(thread, nil)
+        }
+    }
+
+    /// Whether the caller runs on this loop's thread.
+    package var isCurrent: Bool {
+        threadToken.load(ordering: .acquiring) == UInt(bitPattern: Int(bitPattern: pthread_self()))
+    }
+
+    /// Queues `task` to run on the loop thread. Any thread may call this.
+    package func execute(_ task: @escaping @Sendable () -> Void) {
+        let wasEmpty = queue.withLock { tasks in
+            tasks.append(task)
+            return tasks.count == 1
+        }
+        if wasEmpty { wake() }
+    }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    // MARK: I/O registration (loop thread)
+
+    package func register(fd: Int32, events: UInt32, handler: @escaping IOHandler) -> Registration {
+        let id = nextID
+        nextID += 1
+        handlers[id] = handler
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = id
+        epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
+        return Registration(id: id, fd: fd)
+    }
+
+    package func modify(_ registration: Registration, events: UInt32) {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = registration.id
+        epoll_ctl(epollFD, EPOLL_CTL_MOD, registration.fd, &event)
+    }
+
+    /// Stops watching the descriptor. Events already reported for it are dropped: the
+    /// registration id, not the fd, identifies the handler, so a reused fd never gets them.
+    package func unregister(_ registration: Registration) {
+        handlers[registration.id] = nil
+        epoll_ctl(epollFD, EPOLL_CTL_DEL, registration.fd, nil)
+    }
+
+    // MARK: Timers (loop thread)
+
+    package var now: UInt64 { monotonicNanoseconds() }
+
+    @discardableResult
+    package func schedule(afterNanoseconds delay: UInt64, _ action: @escaping () -> Void) -> TimerID {
+        let id = nextID
+        nextID += 1
+        timerActions[id] = action
+        timers.push(deadline: now &+ delay, id: id)
+        return TimerID(value: id)
+    }
+
+    package func cancel(_ timer: TimerID?) {
+        guard let timer else { return }
+        timerActions[timer.value] = nil
+    }
+
+    // MARK: The loop
+
+    private func run() {
+        threadToken.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .releasing)
+        var events = [epoll_event](repeating: epoll_event(), count: 128)
+        while true {
+            runQueuedTasks()
+            if stopping.load(ordering: .acquiring) { break }
+            let timeout = pollTimeout()
+            let count = events.withUnsafeMutableBufferPointer {
+                epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeout)
+            }
+            if count > 0 {
+                for i in 0..<Int(count) {
+                    let id = events[i].data.u64
+                    if id == 0 {
+                        var value: UInt64 = 0
+                        _ = read(wakeFD, &value, 8)
+                    } else if let handler = handlers[id] {
+                        handler(events[i].events)
+                    }
+                }
+            }
+            runExpiredTimers()
+        }
+        runQueuedTasks()
+        threadToken.store(0, ordering: .releasing)
+    }
+
+    private func runQueuedTasks() {
+        let tasks = queue.withLock { tasks -> [@Sendable () -> Void] in
+            let taken = tasks
+            tasks.removeAll()
+            return taken
+        }
+        for task in tasks { task() }
+    }
+
+    private func pollTimeout() -> Int32 {
+        while let top = timers.peek, timerActions[top.id] == nil { _ = timers.pop() }
+        guard let top = timers.peek else { return -1 }
+        let current = now
+        if top.deadline <= current { return 0 }
+        let ms = (top.deadline - current + 999_999) / 1_000_000
+        return Int32(min(ms, UInt64(Int32.max)))
+    }
+
+    private func runExpiredTimers() {
+        let current = now
+        while let top = timers.peek, top.deadline <= current {
+            _ = timers.pop()
+            if let action = timerActions.removeValue(forKey: top.id) { action() }
+        }
+    }
+}
+
+/// A binary min-heap of (deadline, id), ties broken by id so equal deadlines fire in order.
+struct TimerHeap {
+    private var items: [(deadline: UInt64, id: UInt64)] = []
+
+    var peek: (deadline: UInt64, id: UInt64)? { items.first }
+
+    private func less(_ a: Int, _ b: Int) -> Bool {
+        (items[a].deadline, items[a].id) < (items[b].deadline, items[b].id)
+    }
+
+    mutating func push(deadline: UInt64, id: UInt64) {
+        items.append((deadline, id))
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard less(child, parent) else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> (deadline: UInt64, id: UInt64)? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let top = items.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var smallest = parent
+            if left < items.count && less(left, smallest) { smallest = left }
+            if right < items.count && less(right, smallest) { smallest = right }
+            if smallest == parent { break }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
+    }
+}

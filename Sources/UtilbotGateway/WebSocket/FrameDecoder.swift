@@ -1,0 +1,88 @@
+/// Decodes the frames a server sends to a client (RFC 6455 §5.2), from bytes that arrive in
+/// any split: one byte per read or many frames per read give the same frames.
+///
+/// Enforced here, each a failure with close code 1002 unless noted:
+/// - RSV1-3 must be 0 (no extension is negotiated);
+/// - the opcode must be defined;
+/// - frames from a server must not be masked (§5.1);
+/// - control frames must not be fragmented and carry at most 125 bytes (§5.5);
+/// - a 64-bit length must have its most significant bit clear;
+/// - a payload larger than `maxPayload` fails with 1009 as soon as its header is read,
+///   before any of it is buffered.
+package struct FrameDecoder {
+    package var maxPayload: Int
+    private var buffer: [UInt8] = []
+    private var readIndex = 0
+
+    package init(maxPayload: Int) {
+        self.maxPayload = maxPayload
+    }
+
+    /// Bytes received but not yet decoded into a frame.
+    package var bufferedByteCount: Int { buffer.count - readIndex }
+
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard !bytes.isEmpty else { return }
+        if readIndex == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            readIndex = 0
+        } else if readIndex >= 65536 && readIndex * 2 >= buffer.count {
+            buffer.removeSubrange(0..<readIndex)
+            readIndex = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    package mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    /// The next complete frame, or nil when more bytes are needed.
+    package mutating func nextFrame() throws(WebSocketFailure) -> Frame? {
+        let available = buffer.count - readIndex
+        guard available >= 2 else { return nil }
+        let b0 = buffer[readIndex]
+        let b1 = buffer[readIndex + 1]
+        let fin = b0 & 0x80 != 0
+        let opcode = Opcode(rawValue: b0 & 0x0F)
+        if b0 & 0x70 != 0 {
+            throw .protocolError("reserved bits set in a frame header without a negotiated extension")
+        }
+        guard opcode.isKnown else {
+            throw .protocolError("unknown opcode \(opcode.rawValue)")
+        }
+        if b1 & 0x80 != 0 {
+            throw .protocolError("the server sent a masked frame")
+        }
+        var headerLength = 2
+        var length = UInt64(b1 & 0x7F)
+        if length == 126 {
+            headerLength = 4
+            guard available >= headerLength else { return nil }
+            length = UInt64(buffer[readIndex + 2]) << 8 | UInt64(buffer[readIndex + 3])
+        } else if length == 127 {
+            headerLength = 10
+            guard available >= headerLength else { return nil }
+            length = 0
+            for i in 2..<10 { length = length << 8 | UInt64(buffer[readIndex + i]) }
+            if length & (1 << 63) != 0 {
+                throw .protocolError("frame length has its most significant bit set")
+            }
+        }
+        if opcode.isControl {
+            if !fin { throw .protocolError("fragmented \(opcode) frame") }
+            if length > 125 { throw .protocolError("\(opcode) frame of \(length) bytes (the limit is 125)") }
+        }
+        if length > UInt64(maxPayload) {
+            throw WebSocketFailure(
+                CloseCode.messageTooBig, .messageTooLarge,
+                "frame of \(length) bytes exceeds the \(maxPayload)-byte message limit")
+        }
+        let payloadLength = Int(length)
+        guard available - headerLength >= payloadLength else { return nil }
+        let start = readIndex + headerLength
+        let payload = Array(buffer[start..<(start + payloadLength)])
+        readIndex = start + payloadLength
+        return Frame(fin: fin, opcode: opcode, payload: payload)
+    }
+}

@@ -1,0 +1,219 @@
+package protocol WebSocketClientDelegate: AnyObject {
+    func webSocketDidOpen(_ client: WebSocketClient)
+    /// A text or binary message, or a ping or pong (pings are answered already).
+    func webSocket(_ client: WebSocketClient, didReceive event: WebSocketConnection.Event)
+    /// Called exactly once per `connect()`, however the connection or the attempt ended.
+    func webSocket(_ client: WebSocketClient, didCloseWith info: WebSocketCloseInfo)
+}
+
+/// An RFC 6455 client on an event loop: it drives a `Connection` through the opening handshake
+/// and then a `WebSocketConnection`, and owns the timers (open and close timeouts).
+///
+/// Confined to its loop's thread: create it anywhere, call everything else on the loop.
+package final class WebSocketClient: @unchecked Sendable {
+    package enum State: Equatable, Sendable {
+        case idle, connecting, handshaking, open, closing, closed
+    }
+
+    package weak var delegate: WebSocketClientDelegate?
+    package let loop: EventLoop
+    package let url: WebSocketURL
+    package let options: WebSocketOptions
+    package private(set) var state: State = .idle
+
+    private let tlsContext: TLSContext?
+    private var connection: Connection?
+    private var handshake: Handshake
+    private var protocolState: WebSocketConnection
+    private var openTimer: EventLoop.TimerID?
+    private var closeTimer: EventLoop.TimerID?
+    private var closeReported = false
+
+    /// `tlsContext` is required for wss URLs; contexts may be shared between clients.
+    package init(loop: EventLoop, url: WebSocketURL, options: WebSocketOptions, tlsContext: TLSContext?) {
+        self.loop = loop
+        self.url = url
+        self.options = options
+        self.tlsContext = tlsContext
+        self.handshake = Handshake(url: url, maxHeaderSize: options.maxHandshakeHeaderSize)
+        self.protocolState = WebSocketConnection(maxMessageSize: options.maxMessageSize)
+    }
+
+    package func connect() {
+        precondition(state == .idle, "a WebSocketClient connects once")
+        if url.secure && tlsContext == nil {
+            state = .closed
+            finish(code: CloseCode.abnormal, error: GatewayError(.invalidArgument, "a wss URL needs a TLS context"))
+            return
+        }
+        state = .connecting
+        let connection = Connection(
+            loop: loop, host: url.host, port: url.port, tls: url.secure ? tlsContext : nil,
+            attemptTimeoutNanoseconds: options.connectAttemptTimeoutMilliseconds * 1_000_000)
+        connection.delegate = self
+        self.connection = connection
+        openTimer = loop.schedule(afterNanoseconds: options.openTimeoutMilliseconds * 1_000_000) { [weak self] in
+            self?.openTimedOut()
+        }
+        connection.start()
+    }
+
+    /// The negotiated TLS version, once TLS is up.
+    package var tlsVersion: String? { connection?.tlsVersion }
+
+    /// Bytes waiting for the socket: the measure of back-pressure.
+    package var pendingWriteCount: Int { connection?.pendingWriteCount ?? 0 }
+
+    @discardableResult
+    package func send(text: UnsafeRawBufferPointer) -> Bool {
+        guard state == .open, protocolState.send(text: text) else { return false }
+        flush()
+        return true
+    }
+
+    @discardableResult
+    package func send(binary: UnsafeRawBufferPointer) -> Bool {
+        guard state == .open, protocolState.send(binary: binary) else { return false }
+        flush()
+        return true
+    }
+
+    @discardableResult
+    package func send(text: [UInt8]) -> Bool { text.withUnsafeBytes { send(text: $0) } }
+
+    @discardableResult
+    package func send(binary: [UInt8]) -> Bool { binary.withUnsafeBytes { send(binary: $0) } }
+
+    @discardableResult
+    package func sendPing(_ payload: [UInt8] = []) -> Bool {
+        guard state == .open, protocolState.sendPing(payload) else { return false }
+        flush()
+        return true
+    }
+
+    /// Starts the closing handshake (open), or abandons the attempt (before open). The delegate
+    /// hears `didCloseWith` when it is over.
+    package func close(code: UInt16 = CloseCode.normal, reason: String = "") {
+        switch state {
+        case .idle:
+            state = .closed
+        case .connecting, .handshaking:
+            connection?.close()
+            finish(code: CloseCode.abnormal, error: GatewayError(.closed, "closed by the client before the connection opened"))
+        case .open:
+            protocolState.close(code: code, reason: reason)
+            state = .closing
+            flush()
+            closeTimer = loop.schedule(afterNanoseconds: options.closeTimeoutMilliseconds * 1_000_000) {
+                [weak self] in
+                guard let self, self.state == .closing else { return }
+                self.connection?.close()
+                self.finish(
+                    code: CloseCode.abnormal,
+                    error: GatewayError(
+                        .timeout, "the server did not answer our close frame within \(self.options.closeTimeoutMilliseconds) ms"))
+            }
+        case .closing, .closed:
+            break
+        }
+    }
+
+    // MARK: Internals
+
+    private func flush() {
+        guard !protocolState.output.isEmpty, let connection else { return }
+        connection.write(protocolState.output)
+        protocolState.output.removeAll(keepingCapacity: protocolState.output.capacity <= 1 << 16)
+    }
+
+    private func openTimedOut() {
+        guard state == .connecting || state == .handshaking else { return }
+        let stage = state == .handshaking ? "waiting for the upgrade answer" : (connection?.stage.rawValue ?? "connecting")
+        connection?.close()
+        finish(
+            code: CloseCode.abnormal,
+            error: GatewayError(.timeout, "timed out after \(options.openTimeoutMilliseconds) ms while \(stage) (\(url))"))
+    }
+
+    private func handle(_ bytes: UnsafeRawBufferPointer) {
+        for event in protocolState.receive(bytes) {
+            flush()
+            switch event {
+            case .closed(let code, let reason, let error):
+                let byServer = state == .open && error == nil
+                connection?.closeAfterFlush()
+                finish(code: code, reason: reason, closedByServer: byServer, error: error)
+                return
+            default:
+                delegate?.webSocket(self, didReceive: event)
+                if state != .open && state != .closing { return }
+            }
+        }
+        flush()
+    }
+
+    private func finish(
+        code: UInt16, reason: String = "", closedByServer: Bool = false, error: GatewayError?, httpStatus: Int? = nil
+    ) {
+        guard !closeReported else { return }
+        closeReported = true
+        state = .closed
+        loop.cancel(openTimer)
+        loop.cancel(closeTimer)
+        openTimer = nil
+        closeTimer = nil
+        connection?.delegate = nil
+        connection = nil
+        protocolState.abort()
+        delegate?.webSocket(
+            self,
+            didCloseWith: WebSocketCloseInfo(
+                code: code, reason: reason, closedByServer: closedByServer, error: error, httpStatus: httpStatus))
+    }
+}
+
+extension WebSocketClient: ConnectionDelegate {
+    package func connectionDidOpen(_ connection: Connection) {
+        state = .handshaking
+        connection.write(handshake.request(userAgent: options.userAgent))
+    }
+
+    package func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        switch state {
+        case .handshaking:
+            let leftover: [UInt8]?
+            do {
+                leftover = try handshake.receive(bytes)
+            } catch {
+                connection.close()
+                finish(code: CloseCode.abnormal, error: error, httpStatus: handshake.status == 101 ? nil : handshake.status)
+                return
+            }
+            guard let leftover else { return }
+            state = .open
+            loop.cancel(openTimer)
+            openTimer = nil
+            delegate?.webSocketDidOpen(self)
+            if !leftover.isEmpty, state == .open { leftover.withUnsafeBytes { handle($0) } }
+        case .open, .closing:
+            handle(bytes)
+        default:
+            break
+        }
+    }
+
+    package func connection(_ connection: Connection, didCloseWith error: GatewayError?) {
+        let reported: GatewayError
+        switch state {
+        case .connecting:
+            reported = error ?? GatewayError(.connect, "the connection ended before it opened")
+        case .handshaking:
+            reported = error ?? GatewayError(.handshake, "the server closed the connection before answering the upgrade")
+        case .open, .closing:
+            reported = error ?? GatewayError(.closed, "the server closed the connection without a close frame")
+        case .idle, .closed:
+            return
+        }
+        finish(code: CloseCode.abnormal, error: reported)
+    }
+}
