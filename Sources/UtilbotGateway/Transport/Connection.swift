@@ -46,6 +46,8 @@ package final class Connection: @unchecked Sendable {
     private var outgoing: [UInt8] = []
     private var outgoingOffset = 0
     private var closeWhenFlushed = false
+    private var lingerNanoseconds: UInt64 = 0
+    private var lingering = false
 
     package init(loop: EventLoop, host: String, port: UInt16, tls: TLSContext?, attemptTimeoutNanoseconds: UInt64) {
         self.loop = loop
@@ -108,14 +110,19 @@ package final class Connection: @unchecked Sendable {
         release()
     }
 
-    /// Closes once every queued byte is sent (or sending fails). The delegate is not called.
-    package func closeAfterFlush() {
+    /// Closes once every queued byte is sent (or sending fails). With a linger time it then
+    /// waits, up to that long, for the peer to close first, discarding what it still sends: a
+    /// WebSocket client should let the server close the TCP connection (RFC 6455 §7.1.1).
+    /// The delegate is not called.
+    package func closeAfterFlush(lingerNanoseconds: UInt64 = 0) {
         guard stage != .closed else { return }
-        if pendingWriteCount == 0 || stage != .open {
+        guard stage == .open else {
             close()
-        } else {
-            closeWhenFlushed = true
+            return
         }
+        closeWhenFlushed = true
+        self.lingerNanoseconds = lingerNanoseconds
+        flush()
     }
 
     // MARK: Connecting
@@ -306,9 +313,13 @@ package final class Connection: @unchecked Sendable {
         if outgoingOffset == outgoing.count {
             outgoing.removeAll(keepingCapacity: outgoing.capacity <= 1 << 16)
             outgoingOffset = 0
-            if closeWhenFlushed {
-                close()
-                return
+            if closeWhenFlushed && !lingering {
+                guard lingerNanoseconds > 0 else {
+                    close()
+                    return
+                }
+                lingering = true
+                attemptTimer = loop.schedule(afterNanoseconds: lingerNanoseconds) { self.close() }
             }
         } else if outgoingOffset >= 1 << 16 && outgoingOffset * 2 >= outgoing.count {
             outgoing.removeSubrange(0..<outgoingOffset)

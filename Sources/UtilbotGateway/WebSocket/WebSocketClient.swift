@@ -141,7 +141,7 @@ package final class WebSocketClient: @unchecked Sendable {
             switch event {
             case .closed(let code, let reason, let error):
                 let byServer = state == .open && error == nil
-                connection?.closeAfterFlush()
+                connection?.closeAfterFlush(lingerNanoseconds: options.closeTimeoutMilliseconds * 1_000_000)
                 finish(code: code, reason: reason, closedByServer: byServer, error: error)
                 return
             default:
