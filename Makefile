@@ -15,7 +15,7 @@ build: bootstrap
 	swift build
 
 ## Every test: Swift unit and integration tests (against Python websockets), then the peers' own tests.
-test: bootstrap
+test: bootstrap lint
 	swift build --build-tests
 	UBG_PYTHON=$(abspath $(PYTHON)) swift test --skip-build $(SWIFT_TEST_FLAGS)
 	$(PYTHON) -m pytest -q Tests/Peers

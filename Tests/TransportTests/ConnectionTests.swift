@@ -77,7 +77,9 @@ final class ConnectionRecorder: ConnectionDelegate, @unchecked Sendable {
     let events = Latched<Event>()
 
     func connectionDidOpen(_ connection: Connection) { events.push(.open) }
-    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) { events.push(.data(Array(bytes))) }
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        events.push(.data(Array(bytes)))
+    }
     func connection(_ connection: Connection, didCloseWith error: GatewayError?) { events.push(.closed(error)) }
 }
 
@@ -118,8 +120,9 @@ struct ConnectionTests {
         let loop = try EventLoop()
         try loop.start()
         let recorder = ConnectionRecorder()
-        let connection = Connection(loop: loop, host: host, port: port, tls: nil,
-                                    attemptTimeoutNanoseconds: attemptMilliseconds * 1_000_000)
+        let connection = Connection(
+            loop: loop, host: host, port: port, tls: nil,
+            attemptTimeoutNanoseconds: attemptMilliseconds * 1_000_000)
         connection.delegate = recorder
         loop.execute { connection.start() }
         return (loop, connection, recorder)
@@ -181,7 +184,9 @@ struct ConnectionTests {
             address.sin_port = listener.port.bigEndian
             address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
             _ = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
             }
             fillers.append(fd)
         }

@@ -66,15 +66,17 @@ struct EventLoopTests {
         for t in 0..<threads {
             var tid = pthread_t()
             let args = Unmanaged.passRetained(Args(loop, recorder, t * perThread, perThread)).toOpaque()
-            pthread_create(&tid, nil, { raw in
-                let a = Unmanaged<Args>.fromOpaque(raw!).takeRetainedValue()
-                for i in 0..<a.count {
-                    let value = a.base + i
-                    let recorder = a.recorder
-                    a.loop.execute { recorder.append(value) }
-                }
-                return nil
-            }, args)
+            pthread_create(
+                &tid, nil,
+                { raw in
+                    let a = Unmanaged<Args>.fromOpaque(raw!).takeRetainedValue()
+                    for i in 0..<a.count {
+                        let value = a.base + i
+                        let recorder = a.recorder
+                        a.loop.execute { recorder.append(value) }
+                    }
+                    return nil
+                }, args)
             tids.append(tid)
         }
         for tid in tids { pthread_join(tid, nil) }

@@ -48,7 +48,8 @@ import UtilbotGateway
     }
 
     @Test func manyFramesInOneRead() throws {
-        let bytes = ServerFrame.text("a") + ServerFrame.ping([9]) + ServerFrame.binary([1, 2], fin: false)
+        let bytes =
+            ServerFrame.text("a") + ServerFrame.ping([9]) + ServerFrame.binary([1, 2], fin: false)
             + ServerFrame.continuation([3]) + ServerFrame.close(1000, "bye")
         let frames = try decodeAllWays(bytes)
         #expect(frames.map(\.opcode) == [.text, .ping, .binary, .continuation, .close])

@@ -4,10 +4,14 @@ import UtilbotGateway
 @Suite struct HandshakeTests {
     private let url = try! WebSocketURL(parsing: "wss://gateway.example:8443/ws?v=1&compression=zlib")
 
-    private func response(_ handshake: Handshake, status: String = "101 Switching Protocols", extra: String = "",
-                          accept: String? = nil) -> [UInt8] {
+    private func response(
+        _ handshake: Handshake, status: String = "101 Switching Protocols", extra: String = "",
+        accept: String? = nil
+    ) -> [UInt8] {
         let value = accept ?? Handshake.acceptValue(for: handshake.key)
-        return Array("HTTP/1.1 \(status)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(value)\r\n\(extra)\r\n".utf8)
+        return Array(
+            "HTTP/1.1 \(status)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(value)\r\n\(extra)\r\n"
+                .utf8)
     }
 
     @Test func acceptValueMatchesTheRFCExample() {
@@ -64,7 +68,9 @@ import UtilbotGateway
     @Test func headerNamesAndTokensAreCaseInsensitive() throws {
         var h = Handshake(url: url)
         let accept = Handshake.acceptValue(for: h.key)
-        let bytes = Array("HTTP/1.1 101 OK\r\nupgrade: WebSocket\r\nCONNECTION: keep-alive, upgrade\r\nsec-websocket-accept:\(accept)\r\n\r\n".utf8)
+        let bytes = Array(
+            "HTTP/1.1 101 OK\r\nupgrade: WebSocket\r\nCONNECTION: keep-alive, upgrade\r\nsec-websocket-accept:\(accept)\r\n\r\n"
+                .utf8)
         #expect(try h.receive(bytes) == [])
     }
 
@@ -87,25 +93,34 @@ import UtilbotGateway
 
     @Test func wrongAcceptIsRefused() {
         var h = Handshake(url: url)
-        #expect(refusal(response(h, accept: "AAAAAAAAAAAAAAAAAAAAAAAAAAA="), &h)?.message.contains("Sec-WebSocket-Accept") == true)
+        #expect(
+            refusal(response(h, accept: "AAAAAAAAAAAAAAAAAAAAAAAAAAA="), &h)?.message.contains("Sec-WebSocket-Accept")
+                == true)
     }
 
     @Test func missingUpgradeOrConnectionIsRefused() {
         var h = Handshake(url: url)
         let accept = Handshake.acceptValue(for: h.key)
-        #expect(refusal(Array("HTTP/1.1 101 x\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n".utf8), &h)?
-            .message.contains("Upgrade: websocket") == true)
+        #expect(
+            refusal(Array("HTTP/1.1 101 x\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n".utf8), &h)?
+                .message.contains("Upgrade: websocket") == true)
         var h2 = Handshake(url: url)
         let accept2 = Handshake.acceptValue(for: h2.key)
-        #expect(refusal(Array("HTTP/1.1 101 x\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: \(accept2)\r\n\r\n".utf8), &h2)?
-            .message.contains("Connection: Upgrade") == true)
+        #expect(
+            refusal(
+                Array("HTTP/1.1 101 x\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: \(accept2)\r\n\r\n".utf8), &h2)?
+                .message.contains("Connection: Upgrade") == true)
     }
 
     @Test func unofferedExtensionOrSubprotocolIsRefused() {
         var h = Handshake(url: url)
-        #expect(refusal(response(h, extra: "Sec-WebSocket-Extensions: permessage-deflate\r\n"), &h)?.message.contains("extension") == true)
+        #expect(
+            refusal(response(h, extra: "Sec-WebSocket-Extensions: permessage-deflate\r\n"), &h)?.message.contains(
+                "extension") == true)
         var h2 = Handshake(url: url)
-        #expect(refusal(response(h2, extra: "Sec-WebSocket-Protocol: chat\r\n"), &h2)?.message.contains("subprotocol") == true)
+        #expect(
+            refusal(response(h2, extra: "Sec-WebSocket-Protocol: chat\r\n"), &h2)?.message.contains("subprotocol")
+                == true)
     }
 
     @Test func garbageIsRefused() {
@@ -125,18 +140,28 @@ import UtilbotGateway
 @Suite struct WebSocketURLTests {
     @Test func parsesTheGatewayURL() throws {
         let url = try WebSocketURL(parsing: "wss://gateway.utilbot.co/?v=1&compression=zlib")
-        #expect(url == WebSocketURL(secure: true, host: "gateway.utilbot.co", port: 443, resource: "/?v=1&compression=zlib"))
+        #expect(
+            url == WebSocketURL(secure: true, host: "gateway.utilbot.co", port: 443, resource: "/?v=1&compression=zlib")
+        )
     }
 
     @Test func parsesPortsIPv6AndQueryWithoutPath() throws {
-        #expect(try WebSocketURL(parsing: "ws://127.0.0.1:8080") == WebSocketURL(secure: false, host: "127.0.0.1", port: 8080, resource: "/"))
-        #expect(try WebSocketURL(parsing: "ws://[::1]:9000/x") == WebSocketURL(secure: false, host: "::1", port: 9000, resource: "/x"))
-        #expect(try WebSocketURL(parsing: "WSS://Example.COM?v=1") == WebSocketURL(secure: true, host: "example.com", resource: "/?v=1"))
+        #expect(
+            try WebSocketURL(parsing: "ws://127.0.0.1:8080")
+                == WebSocketURL(secure: false, host: "127.0.0.1", port: 8080, resource: "/"))
+        #expect(
+            try WebSocketURL(parsing: "ws://[::1]:9000/x")
+                == WebSocketURL(secure: false, host: "::1", port: 9000, resource: "/x"))
+        #expect(
+            try WebSocketURL(parsing: "WSS://Example.COM?v=1")
+                == WebSocketURL(secure: true, host: "example.com", resource: "/?v=1"))
         #expect(try WebSocketURL(parsing: "ws://[::1]:9000/x").hostHeader == "[::1]:9000")
     }
 
-    @Test(arguments: ["http://x/", "ws://", "ws://:80/", "ws://host:0/", "ws://host:65536/", "ws://host:8a/",
-                      "ws://host/#frag", "ws://user@host/", "ws://[::1/", "ws://ho st/", "wss://host:/", "ws://[abc]/"])
+    @Test(arguments: [
+        "http://x/", "ws://", "ws://:80/", "ws://host:0/", "ws://host:65536/", "ws://host:8a/",
+        "ws://host/#frag", "ws://user@host/", "ws://[::1/", "ws://ho st/", "wss://host:/", "ws://[abc]/",
+    ])
     func rejectsBadURLs(text: String) {
         #expect(throws: GatewayError.self) { try WebSocketURL(parsing: text) }
     }

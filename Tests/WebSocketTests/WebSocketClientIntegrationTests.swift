@@ -32,11 +32,13 @@ struct WebSocketClientIntegrationTests {
 
     @Test(arguments: [false, true])
     func echoesBinaryOfEveryLengthForm(secure: Bool) throws {
-        let harness = try open("/echo", secure: secure, options: {
-            var o = WebSocketOptions()
-            o.maxMessageSize = 2 << 20
-            return o
-        }())
+        let harness = try open(
+            "/echo", secure: secure,
+            options: {
+                var o = WebSocketOptions()
+                o.maxMessageSize = 2 << 20
+                return o
+            }())
         for size in Self.sizes {
             let payload = pattern(size)
             #expect(harness.sendBinary(payload))
@@ -51,11 +53,13 @@ struct WebSocketClientIntegrationTests {
 
     @Test(arguments: [false, true])
     func echoesTextOfEveryLengthForm(secure: Bool) throws {
-        let harness = try open("/echo", secure: secure, options: {
-            var o = WebSocketOptions()
-            o.maxMessageSize = 2 << 20
-            return o
-        }())
+        let harness = try open(
+            "/echo", secure: secure,
+            options: {
+                var o = WebSocketOptions()
+                o.maxMessageSize = 2 << 20
+                return o
+            }())
         for size in Self.sizes {
             let message = text(size)
             #expect(harness.sendText(message))

@@ -21,7 +21,9 @@ import UtilbotGateway
     @Test(arguments: [false, true])
     func reassemblesFragmentsWithControlFramesBetween(byteByByte: Bool) {
         var c = WebSocketConnection(maxMessageSize: 1024)
-        let bytes = ServerFrame.text("hé", fin: false) + ServerFrame.ping([1]) + ServerFrame.continuation(Array("llo".utf8), fin: false)
+        let bytes =
+            ServerFrame.text("hé", fin: false) + ServerFrame.ping([1])
+            + ServerFrame.continuation(Array("llo".utf8), fin: false)
             + ServerFrame.pong([2]) + ServerFrame.continuation([], fin: true)
         let events = receive(&c, bytes, oneByteAtATime: byteByByte)
         #expect(events == [.ping([1]), .pong([2]), .text(Array("héllo".utf8))])
@@ -66,7 +68,9 @@ import UtilbotGateway
 
     @Test func fragmentedMessageOverTheLimitFailsWith1009() {
         var c = WebSocketConnection(maxMessageSize: 10)
-        let events = c.receive(ServerFrame.binary([UInt8](repeating: 1, count: 6), fin: false) + ServerFrame.continuation([UInt8](repeating: 2, count: 5)))
+        let events = c.receive(
+            ServerFrame.binary([UInt8](repeating: 1, count: 6), fin: false)
+                + ServerFrame.continuation([UInt8](repeating: 2, count: 5)))
         guard case .closed(1009, _, let error?) = events.last else {
             Issue.record("expected 1009, got \(events)")
             return

@@ -136,7 +136,9 @@ package final class Connection: @unchecked Sendable {
         let address = addresses[nextAddress]
         nextAddress += 1
         remoteAddress = address
-        let socketFD = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let socketFD = socket(
+            address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
+            0)
         guard socketFD >= 0 else {
             attemptFailed("\(address): socket: \(SystemError.describe(errno))")
             return

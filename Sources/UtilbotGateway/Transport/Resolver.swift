@@ -34,7 +34,8 @@ package enum Resolver {
         if rc != 0 {
             box.release()
             loop.execute {
-                completion(.failure(GatewayError(.resolve, "could not start a resolver thread: \(SystemError.describe(rc))")))
+                completion(
+                    .failure(GatewayError(.resolve, "could not start a resolver thread: \(SystemError.describe(rc))")))
             }
         }
     }

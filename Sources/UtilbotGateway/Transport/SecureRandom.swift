@@ -4,7 +4,9 @@ import COpenSSL
 package enum SecureRandom {
     package static func bytes(count: Int) -> [UInt8] {
         var result = [UInt8](repeating: 0, count: count)
-        let ok = result.withUnsafeMutableBytes { RAND_bytes($0.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(count)) }
+        let ok = result.withUnsafeMutableBytes {
+            RAND_bytes($0.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(count))
+        }
         if ok != 1 {
             // OpenSSL's CSPRNG only fails when the kernel's entropy source does; fall back to it.
             var generator = SystemRandomNumberGenerator()

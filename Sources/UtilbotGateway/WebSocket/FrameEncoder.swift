@@ -19,9 +19,14 @@ package enum FrameEncoder {
             output.append(UInt8(count & 0xFF))
         } else {
             output.append(0x80 | 127)
-            for shift in stride(from: 56, through: 0, by: -8) { output.append(UInt8((UInt64(count) >> UInt64(shift)) & 0xFF)) }
+            for shift in stride(from: 56, through: 0, by: -8) {
+                output.append(UInt8((UInt64(count) >> UInt64(shift)) & 0xFF))
+            }
         }
-        let key = [UInt8(maskingKey >> 24), UInt8((maskingKey >> 16) & 0xFF), UInt8((maskingKey >> 8) & 0xFF), UInt8(maskingKey & 0xFF)]
+        let key = [
+            UInt8(maskingKey >> 24), UInt8((maskingKey >> 16) & 0xFF), UInt8((maskingKey >> 8) & 0xFF),
+            UInt8(maskingKey & 0xFF),
+        ]
         output.append(contentsOf: key)
         let start = output.count
         output.append(contentsOf: payload)

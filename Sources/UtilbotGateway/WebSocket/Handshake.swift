@@ -15,7 +15,10 @@ package struct Handshake {
     package private(set) var status: Int?
     private var buffer: [UInt8] = []
 
-    package init(url: WebSocketURL, key: String = Base64.encode(SecureRandom.bytes(count: 16)), maxHeaderSize: Int = defaultMaxHeaderSize) {
+    package init(
+        url: WebSocketURL, key: String = Base64.encode(SecureRandom.bytes(count: 16)),
+        maxHeaderSize: Int = defaultMaxHeaderSize
+    ) {
         self.url = url
         self.key = key
         self.maxHeaderSize = maxHeaderSize
@@ -91,7 +94,9 @@ package struct Handshake {
         guard values("upgrade").contains(where: { $0.lowercased() == "websocket" }) else {
             throw GatewayError(.handshake, "the 101 answer has no 'Upgrade: websocket' header")
         }
-        let connectionTokens = values("connection").flatMap { $0.split(separator: ",").map { $0.lowercased().trimmingSpaces } }
+        let connectionTokens = values("connection").flatMap {
+            $0.split(separator: ",").map { $0.lowercased().trimmingSpaces }
+        }
         guard connectionTokens.contains("upgrade") else {
             throw GatewayError(.handshake, "the 101 answer has no 'Connection: Upgrade' header")
         }

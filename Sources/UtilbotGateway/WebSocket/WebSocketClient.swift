@@ -99,7 +99,9 @@ package final class WebSocketClient: @unchecked Sendable {
             state = .closed
         case .connecting, .handshaking:
             connection?.close()
-            finish(code: CloseCode.abnormal, error: GatewayError(.closed, "closed by the client before the connection opened"))
+            finish(
+                code: CloseCode.abnormal,
+                error: GatewayError(.closed, "closed by the client before the connection opened"))
         case .open:
             protocolState.close(code: code, reason: reason)
             state = .closing
@@ -111,7 +113,8 @@ package final class WebSocketClient: @unchecked Sendable {
                 self.finish(
                     code: CloseCode.abnormal,
                     error: GatewayError(
-                        .timeout, "the server did not answer our close frame within \(self.options.closeTimeoutMilliseconds) ms"))
+                        .timeout,
+                        "the server did not answer our close frame within \(self.options.closeTimeoutMilliseconds) ms"))
             }
         case .closing, .closed:
             break
@@ -128,11 +131,13 @@ package final class WebSocketClient: @unchecked Sendable {
 
     private func openTimedOut() {
         guard state == .connecting || state == .handshaking else { return }
-        let stage = state == .handshaking ? "waiting for the upgrade answer" : (connection?.stage.rawValue ?? "connecting")
+        let stage =
+            state == .handshaking ? "waiting for the upgrade answer" : (connection?.stage.rawValue ?? "connecting")
         connection?.close()
         finish(
             code: CloseCode.abnormal,
-            error: GatewayError(.timeout, "timed out after \(options.openTimeoutMilliseconds) ms while \(stage) (\(url))"))
+            error: GatewayError(
+                .timeout, "timed out after \(options.openTimeoutMilliseconds) ms while \(stage) (\(url))"))
     }
 
     private func handle(_ bytes: UnsafeRawBufferPointer) {
@@ -186,7 +191,9 @@ extension WebSocketClient: ConnectionDelegate {
                 leftover = try handshake.receive(bytes)
             } catch {
                 connection.close()
-                finish(code: CloseCode.abnormal, error: error, httpStatus: handshake.status == 101 ? nil : handshake.status)
+                finish(
+                    code: CloseCode.abnormal, error: error, httpStatus: handshake.status == 101 ? nil : handshake.status
+                )
                 return
             }
             guard let leftover else { return }
@@ -208,7 +215,8 @@ extension WebSocketClient: ConnectionDelegate {
         case .connecting:
             reported = error ?? GatewayError(.connect, "the connection ended before it opened")
         case .handshaking:
-            reported = error ?? GatewayError(.handshake, "the server closed the connection before answering the upgrade")
+            reported =
+                error ?? GatewayError(.handshake, "the server closed the connection before answering the upgrade")
         case .open, .closing:
             reported = error ?? GatewayError(.closed, "the server closed the connection without a close frame")
         case .idle, .closed:

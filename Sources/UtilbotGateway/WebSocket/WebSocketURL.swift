@@ -25,7 +25,9 @@ package struct WebSocketURL: Equatable, Sendable, CustomStringConvertible {
     }
 
     package init(parsing text: String) throws(GatewayError) {
-        func bad(_ why: String) -> GatewayError { GatewayError(.invalidArgument, "invalid WebSocket URL '\(text)': \(why)") }
+        func bad(_ why: String) -> GatewayError {
+            GatewayError(.invalidArgument, "invalid WebSocket URL '\(text)': \(why)")
+        }
         let bytes = Array(text.utf8)
         guard bytes.count <= 8192 else { throw bad("longer than 8192 bytes") }
         guard !bytes.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {

@@ -49,7 +49,9 @@ struct Peer: Sendable {
         let handle = output.fileHandleForReading
         while true {
             let byte = handle.readData(ofLength: 1)
-            if byte.isEmpty { return .failure(PeerError(message: "the WebSocket peer exited before printing its ports")) }
+            if byte.isEmpty {
+                return .failure(PeerError(message: "the WebSocket peer exited before printing its ports"))
+            }
             if byte.first == UInt8(ascii: "\n") { break }
             line.append(byte)
         }
@@ -63,7 +65,8 @@ struct Peer: Sendable {
             let a = try JSONDecoder().decode(Announcement.self, from: line)
             return .success(Peer(ws: a.ws, wss: a.wss, wssWrongHost: a.wss_wrong_host, caFile: a.ca))
         } catch {
-            return .failure(PeerError(message: "unreadable peer announcement \(String(decoding: line, as: UTF8.self)): \(error)"))
+            return .failure(
+                PeerError(message: "unreadable peer announcement \(String(decoding: line, as: UTF8.self)): \(error)"))
         }
     }
 }
