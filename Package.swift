@@ -25,5 +25,6 @@ let package = Package(
         .testTarget(name: "CodecTests", dependencies: ["UtilbotGateway", "CZlib"]),
         .testTarget(name: "WebSocketTests", dependencies: ["UtilbotGateway"]),
         .testTarget(name: "TransportTests", dependencies: ["UtilbotGateway"]),
+        .testTarget(name: "GatewayTests", dependencies: ["UtilbotGateway"]),
     ]
 )

@@ -19,6 +19,8 @@ package enum ErrorCode: Int32, Sendable, CaseIterable {
     case decompress = 19
     case closed = 20
     case io = 21
+    case queueFull = 22
+    case gatewayRefused = 23
 
     package var name: String {
         switch self {
@@ -38,6 +40,8 @@ package enum ErrorCode: Int32, Sendable, CaseIterable {
         case .decompress: "UBG_EDECOMPRESS"
         case .closed: "UBG_ECLOSED"
         case .io: "UBG_EIO"
+        case .queueFull: "UBG_EQUEUEFULL"
+        case .gatewayRefused: "UBG_EREFUSED"
         }
     }
 
@@ -59,6 +63,8 @@ package enum ErrorCode: Int32, Sendable, CaseIterable {
         case .decompress: "corrupt compressed data"
         case .closed: "connection closed"
         case .io: "I/O error"
+        case .queueFull: "queue full"
+        case .gatewayRefused: "the gateway refused the client for good"
         }
     }
 }

@@ -121,6 +121,28 @@ package final class WebSocketClient: @unchecked Sendable {
         }
     }
 
+    /// Ends the connection now: a close frame with `code` if the connection is open (not waiting
+    /// for the answer), then the socket is closed. For a peer that stopped answering. The
+    /// delegate hears `didCloseWith` with `code` (1006 before the connection opened).
+    package func abort(code: UInt16 = CloseCode.goingAway, reason: String = "") {
+        switch state {
+        case .idle:
+            state = .closed
+        case .connecting, .handshaking:
+            connection?.close()
+            finish(code: CloseCode.abnormal, error: nil)
+        case .open, .closing:
+            if state == .open {
+                protocolState.close(code: code, reason: reason)
+                flush()
+            }
+            connection?.closeAfterFlush()
+            finish(code: code, error: nil)
+        case .closed:
+            break
+        }
+    }
+
     // MARK: Internals
 
     private func flush() {

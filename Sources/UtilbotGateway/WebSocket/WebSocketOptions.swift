@@ -28,4 +28,13 @@ package struct WebSocketCloseInfo: Equatable, Sendable {
     package var error: GatewayError?
     /// The HTTP status when the upgrade was answered with something other than 101.
     package var httpStatus: Int?
+
+    package init(code: UInt16, reason: String, closedByServer: Bool, error: GatewayError? = nil, httpStatus: Int? = nil)
+    {
+        self.code = code
+        self.reason = reason
+        self.closedByServer = closedByServer
+        self.error = error
+        self.httpStatus = httpStatus
+    }
 }

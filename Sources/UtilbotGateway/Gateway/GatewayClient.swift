@@ -1,0 +1,262 @@
+import Synchronization
+
+/// Everything a gateway client is configured with.
+package struct GatewayOptions: Sendable, Equatable {
+    package var url = GatewayURL.defaultURL
+    package var compression = false
+    package var session: SessionConfiguration
+    package var webSocket = WebSocketOptions()
+    /// Bytes allowed in the socket's send buffer before `send` answers "queue full".
+    package var maxPendingWriteBytes = 4 << 20
+
+    package init(key: String) { session = SessionConfiguration(key: key) }
+}
+
+/// Counters a host can read from any thread.
+package struct GatewayStatistics: Sendable, Equatable {
+    package var state: ClientState = .idle
+    package var messagesIn: UInt64 = 0
+    package var messagesOut: UInt64 = 0
+    package var bytesIn: UInt64 = 0
+    package var bytesOut: UInt64 = 0
+    package var reconnects: UInt64 = 0
+    package var lastLatencyNanoseconds: UInt64?
+    package var averageLatencyNanoseconds: UInt64?
+    package init() {}
+}
+
+package protocol GatewayClientDelegate: AnyObject {
+    /// Runs on the loop thread, in order, never while the client holds a lock.
+    func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent)
+}
+
+/// A gateway session on an event loop: it runs the `SessionStateMachine`, one
+/// `WebSocketClient` per connection attempt, the zlib inflater and the session's timer.
+///
+/// `start`, `send`, `stop` and `statistics` may be called from any thread; everything else
+/// happens on the loop thread, where the delegate is called.
+package final class GatewayClient: @unchecked Sendable {
+    package weak var delegate: GatewayClientDelegate?
+    package let loop: EventLoop
+    package let options: GatewayOptions
+    package let url: GatewayURL
+
+    private struct Shared {
+        var statistics = GatewayStatistics()
+        /// Sends posted to the loop and not yet handed to the socket or the queue.
+        var inFlight = 0
+        var pendingWriteBytes = 0
+        var stopped = false
+    }
+
+    private let shared = Mutex(Shared())
+    private let tlsContext: TLSContext?
+    // Loop-thread state.
+    private var machine: SessionStateMachine
+    private var webSocket: WebSocketClient?
+    private var inflater: Inflater?
+    private var timer: EventLoop.TimerID?
+    private var timerDeadline: UInt64?
+    private var detached = false
+
+    package init(loop: EventLoop, options: GatewayOptions) throws(GatewayError) {
+        guard !options.session.key.isEmpty else { throw GatewayError(.invalidArgument, "the key is empty") }
+        self.loop = loop
+        self.options = options
+        self.url = try GatewayURL(options.url, compression: options.compression)
+        self.tlsContext = url.webSocketURL.secure ? try TLSContext(options.webSocket.tls) : nil
+        let seed = SecureRandom.bytes(count: 8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        self.machine = SessionStateMachine(configuration: options.session, seed: seed)
+    }
+
+    // MARK: Any thread
+
+    package func start() {
+        loop.execute { self.perform(self.machine.start(now: self.loop.now)) }
+    }
+
+    /// Validates now (the caller hears about bad input and a full queue at once) and sends on
+    /// the loop: at once when ready, else after identify.
+    package func send(name: String, data: [UInt8]?) throws(GatewayError) {
+        let payload = try SessionStateMachine.payload(name: name, data: data)
+        try shared.withLock { (s: inout Shared) throws(GatewayError) in
+            switch s.statistics.state {
+            case .closing, .closed: throw GatewayError(.closed, "the client is closed")
+            case .failed: throw GatewayError(.gatewayRefused, "the gateway refused this client for good")
+            default: break
+            }
+            if s.pendingWriteBytes > options.maxPendingWriteBytes {
+                throw GatewayError(.queueFull, "send buffer full: \(s.pendingWriteBytes) bytes wait for the network")
+            }
+            if s.inFlight >= options.session.maxQueuedMessages {
+                throw GatewayError(.queueFull, "send queue full: \(s.inFlight) sends wait for the session")
+            }
+            s.inFlight += 1
+        }
+        loop.execute {
+            self.shared.withLock { $0.inFlight -= 1 }
+            guard !self.detached else { return }
+            do throws(GatewayError) {
+                self.perform(try self.machine.send(payload: payload))
+            } catch {
+                self.perform([.emit(.localError(error))])
+            }
+        }
+    }
+
+    /// Closes for good with `code`; events go on until the `closed` state is reported.
+    package func stop(code: UInt16 = CloseCode.normal, reason: String = "") {
+        loop.execute { self.perform(self.machine.stop(code: code, reason: reason)) }
+    }
+
+    /// Stops at once without reporting anything more (the host is freeing the client).
+    package func detach() {
+        shared.withLock { $0.stopped = true }
+        loop.execute {
+            self.detached = true
+            self.delegate = nil
+            self.loop.cancel(self.timer)
+            self.timer = nil
+            self.webSocket?.delegate = nil
+            self.webSocket?.abort(code: CloseCode.goingAway)
+            self.webSocket = nil
+        }
+    }
+
+    package var statistics: GatewayStatistics { shared.withLock { $0.statistics } }
+
+    // MARK: Loop thread
+
+    private func perform(_ actions: [SessionStateMachine.Action]) {
+        for action in actions {
+            if detached { return }
+            switch action {
+            case .connect:
+                connect()
+            case .send(let bytes):
+                if webSocket?.send(text: bytes) == true {
+                    shared.withLock {
+                        $0.statistics.messagesOut += 1
+                        $0.statistics.bytesOut += UInt64(bytes.count)
+                    }
+                } else {
+                    emit(.localError(GatewayError(.closed, "a send could not be written: the connection is closing")))
+                }
+            case .close(let code, let reason):
+                webSocket?.close(code: code, reason: reason)
+            case .drop(let code, let reason):
+                if let webSocket { webSocket.abort(code: code, reason: reason) }
+            case .emit(let event):
+                emit(event)
+            }
+        }
+        updateShared()
+        rescheduleTimer()
+    }
+
+    private func emit(_ event: SessionEvent) {
+        if case .state(let state) = event {
+            shared.withLock { $0.statistics.state = state }
+        }
+        delegate?.gatewayClient(self, didEmit: event)
+    }
+
+    private func connect() {
+        webSocket?.delegate = nil
+        inflater = nil
+        if url.compression {
+            do {
+                inflater = try Inflater(maxMessageSize: options.webSocket.maxMessageSize)
+            } catch {
+                emit(.localError(error))
+            }
+        }
+        let client = WebSocketClient(
+            loop: loop, url: url.webSocketURL, options: options.webSocket, tlsContext: tlsContext)
+        client.delegate = self
+        webSocket = client
+        emit(.log(.info, "connecting to \(url.webSocketURL)"))
+        if tlsContext?.configuration.insecureSkipVerify == true {
+            emit(.log(.warning, "TLS certificate verification is OFF (insecure); use only for local development"))
+        }
+        client.connect()
+    }
+
+    private func updateShared() {
+        let pending = webSocket?.pendingWriteCount ?? 0
+        let latency = machine.latency
+        let reconnects = machine.reconnects
+        shared.withLock {
+            $0.pendingWriteBytes = pending
+            $0.statistics.reconnects = reconnects
+            $0.statistics.lastLatencyNanoseconds = latency.lastNanoseconds
+            $0.statistics.averageLatencyNanoseconds = latency.averageNanoseconds
+        }
+    }
+
+    private func rescheduleTimer() {
+        let deadline = machine.nextDeadline
+        guard deadline != timerDeadline else { return }
+        loop.cancel(timer)
+        timer = nil
+        timerDeadline = deadline
+        guard let deadline else { return }
+        let now = loop.now
+        timer = loop.schedule(afterNanoseconds: deadline > now ? deadline - now : 0) { [weak self] in
+            guard let self, !self.detached else { return }
+            self.timer = nil
+            self.timerDeadline = nil
+            self.perform(self.machine.tick(now: self.loop.now))
+        }
+    }
+}
+
+extension GatewayClient: WebSocketClientDelegate {
+    package func webSocketDidOpen(_ client: WebSocketClient) {
+        guard client === webSocket else { return }
+        perform(machine.connectionOpened(now: loop.now))
+    }
+
+    package func webSocket(_ client: WebSocketClient, didReceive event: WebSocketConnection.Event) {
+        guard client === webSocket else { return }
+        let message: [UInt8]
+        switch event {
+        case .text(let bytes):
+            message = bytes
+        case .binary(let bytes):
+            guard let inflater else {
+                message = bytes
+                break
+            }
+            do {
+                message = try inflater.inflate(bytes)
+            } catch {
+                count(bytes)
+                let code = error.code == .messageTooLarge ? CloseCode.messageTooBig : CloseCode.invalidPayload
+                perform(machine.connectionBroken(error, closeCode: code))
+                return
+            }
+            count(bytes)
+            perform(machine.received(message, now: loop.now))
+            return
+        case .ping, .pong, .closed:
+            return
+        }
+        count(message)
+        perform(machine.received(message, now: loop.now))
+    }
+
+    private func count(_ wire: [UInt8]) {
+        shared.withLock {
+            $0.statistics.messagesIn += 1
+            $0.statistics.bytesIn += UInt64(wire.count)
+        }
+    }
+
+    package func webSocket(_ client: WebSocketClient, didCloseWith info: WebSocketCloseInfo) {
+        guard client === webSocket else { return }
+        webSocket = nil
+        inflater = nil
+        perform(machine.connectionClosed(info, now: loop.now))
+    }
+}

@@ -1,0 +1,356 @@
+/// Settings of a gateway session.
+package struct SessionConfiguration: Sendable, Equatable {
+    package var identifyType = "bot"
+    package var key: String
+    /// How long to wait for Hello once the WebSocket is open.
+    package var helloTimeoutNanoseconds: UInt64 = 20_000_000_000
+    package var backoffBaseNanoseconds: UInt64 = 1_000_000_000
+    package var backoffCapNanoseconds: UInt64 = 60_000_000_000
+    /// Sends accepted before the session is ready, at most.
+    package var maxQueuedMessages = 1000
+    package var maxQueuedBytes = 1 << 20
+    /// A Hello asking for beats more often than this is answered at this pace.
+    package var minHeartbeatIntervalNanoseconds: UInt64 = 50_000_000
+
+    package init(key: String) { self.key = key }
+}
+
+/// The gateway session as a plain value: inputs are what happened (a connection opened, a
+/// message arrived, a connection closed, time passed, the host sent or closed), outputs are
+/// `Action`s for the driver to carry out. No I/O, no clock of its own, no threads: tests drive
+/// it with a virtual clock.
+///
+/// Order on every connection (DESIGN.md): Hello, the first heartbeat at once, Identify, then a
+/// heartbeat every interval. Sends before `bot_connect_success` wait in a bounded queue.
+package struct SessionStateMachine {
+    package enum Action: Equatable, Sendable {
+        /// Open a new WebSocket connection.
+        case connect
+        /// Send this text message on the current connection.
+        case send([UInt8])
+        /// Start the closing handshake of the current connection.
+        case close(code: UInt16, reason: String)
+        /// Send a close frame if possible and drop the connection at once (zombie, no Hello).
+        case drop(code: UInt16, reason: String)
+        case emit(SessionEvent)
+    }
+
+    /// Why we are ending the current connection, so its close is reported and handled right.
+    private enum Ending: Equatable {
+        case host
+        case zombie
+        case noHello
+        case broken(GatewayError)
+    }
+
+    package let configuration: SessionConfiguration
+    package private(set) var state: ClientState = .idle
+    package private(set) var heartbeat: Heartbeat?
+    package private(set) var latency = Latency()
+    package private(set) var backoff: Backoff
+    /// Connection attempts after the first.
+    package private(set) var reconnects: UInt64 = 0
+    private var random: SplitMix64
+    private var queue: SendQueue
+    private var connectionOpen = false
+    private var helloDeadline: UInt64?
+    private var reconnectAt: UInt64?
+    private var ending: Ending?
+    private var lastGatewayErrorCode: Int?
+    private var attempts: UInt64 = 0
+
+    package init(configuration: SessionConfiguration, seed: UInt64) {
+        self.configuration = configuration
+        self.backoff = Backoff(
+            baseNanoseconds: configuration.backoffBaseNanoseconds, capNanoseconds: configuration.backoffCapNanoseconds)
+        self.random = SplitMix64(seed: seed)
+        self.queue = SendQueue(maxMessages: configuration.maxQueuedMessages, maxBytes: configuration.maxQueuedBytes)
+    }
+
+    /// The earliest time at which `tick` has something to do.
+    package var nextDeadline: UInt64? {
+        [helloDeadline, reconnectAt, connectionOpen && state != .closing ? heartbeat?.nextBeatAt : nil]
+            .compactMap { $0 }.min()
+    }
+
+    package var queuedSendCount: Int { queue.count }
+
+    // MARK: Host input
+
+    package mutating func start(now: UInt64) -> [Action] {
+        guard state == .idle else { return [] }
+        return beginAttempt()
+    }
+
+    /// The op 1 payload for an event from the host, validated: a name that is not empty and not
+    /// `identify` (the library sends that), and `data` that is JSON. Pure: any thread may call it.
+    package static func payload(name: String, data: [UInt8]?) throws(GatewayError) -> [UInt8] {
+        guard !name.isEmpty else { throw GatewayError(.invalidArgument, "the event name is empty") }
+        guard name != "identify" else {
+            throw GatewayError(.invalidArgument, "identify is sent by the library; set the key instead")
+        }
+        guard let data else { return JSONWriter.payload(op: 1, t: name, d: nil) }
+        try JSONScanner.validate(data)
+        return data.withUnsafeBytes { JSONWriter.payload(op: 1, t: name, d: $0) }
+    }
+
+    /// Sends (ready) or queues (not yet ready) a payload made by `payload(name:data:)`.
+    package mutating func send(payload: [UInt8]) throws(GatewayError) -> [Action] {
+        switch state {
+        case .closing, .closed:
+            throw GatewayError(.closed, "the client is closed")
+        case .failed:
+            throw GatewayError(.gatewayRefused, "the gateway refused this client for good")
+        case .ready:
+            return [.send(payload)]
+        default:
+            try queue.push(payload)
+            return []
+        }
+    }
+
+    /// Closes for good with `code` (the host's choice: 1000 by default).
+    package mutating func stop(code: UInt16, reason: String = "") -> [Action] {
+        switch state {
+        case .idle:
+            return transition(to: .closed) + failQueued("the client was closed")
+        case .closed, .failed, .closing:
+            return []
+        case .reconnecting:
+            reconnectAt = nil
+            return transition(to: .closed) + failQueued("the client was closed")
+        case .connecting, .identifying, .ready:
+            ending = .host
+            helloDeadline = nil
+            var actions = transition(to: .closing)
+            actions.append(connectionOpen ? .close(code: code, reason: reason) : .drop(code: code, reason: reason))
+            return actions
+        }
+    }
+
+    // MARK: Connection input
+
+    package mutating func connectionOpened(now: UInt64) -> [Action] {
+        connectionOpen = true
+        guard state != .closing else { return [] }
+        helloDeadline = now + configuration.helloTimeoutNanoseconds
+        return [.emit(.log(.debug, "WebSocket open; waiting for Hello"))]
+    }
+
+    /// One complete message (decompressed), as it arrived.
+    package mutating func received(_ message: [UInt8], now: UInt64) -> [Action] {
+        heartbeat?.received(now: now)
+        let envelope: Envelope
+        do {
+            envelope = try JSONScanner.scanEnvelope(message)
+        } catch {
+            return [
+                .emit(.localError(GatewayError(.invalidJSON, "malformed message from the gateway: \(error.message)")))
+            ]
+        }
+        let d = envelope.d.map { Array(message[$0]) }
+        switch envelope.op {
+        case 5:
+            return hello(d, now: now)
+        case 11:
+            guard let rtt = heartbeat?.ackReceived(now: now) else {
+                return [.emit(.log(.debug, "heartbeat ACK without a pending heartbeat; ignored"))]
+            }
+            latency.record(rtt)
+            return [.emit(.heartbeatAck(nanoseconds: rtt))]
+        case 0:
+            guard let name = envelope.t else {
+                return [.emit(.localError(GatewayError(.invalidJSON, "op 0 event without a name (t)")))]
+            }
+            var actions: [Action] = []
+            if name == "bot_connect_success" && state == .identifying {
+                backoff.reset()
+                actions += transition(to: .ready)
+                actions.append(.emit(.log(.info, "identified")))
+                actions.append(.emit(.ready))
+            }
+            actions.append(.emit(.dispatch(name: name, data: d.flatMap { $0 == Array("null".utf8) ? nil : $0 })))
+            if name == "bot_connect_success" && state == .ready {
+                actions += queue.popAll().map { .send($0) }
+            }
+            return actions
+        case -1:
+            lastGatewayErrorCode = envelope.e
+            return [.emit(.gatewayError(code: envelope.e, message: envelope.m, data: d))]
+        default:
+            return [.emit(.log(.debug, "ignored a message with the unknown op \(envelope.op)"))]
+        }
+    }
+
+    /// The current connection (or attempt) ended: reconnect, or stop for good.
+    package mutating func connectionClosed(_ info: WebSocketCloseInfo, now: UInt64) -> [Action] {
+        let ending = self.ending
+        self.ending = nil
+        connectionOpen = false
+        heartbeat = nil
+        helloDeadline = nil
+        let gatewayCode = lastGatewayErrorCode
+        lastGatewayErrorCode = nil
+
+        var error = info.error
+        var code = info.code
+        switch ending {
+        case .zombie:
+            error = GatewayError(.timeout, "no heartbeat ACK and nothing else received for a whole interval (zombie)")
+        case .noHello:
+            error = GatewayError(.timeout, "no Hello within \(configuration.helloTimeoutNanoseconds / 1_000_000) ms")
+        case .broken(let why):
+            error = why
+        case .host:
+            var actions = transition(to: .closed)
+            actions.insert(
+                .emit(
+                    .closed(code: code, reason: info.reason, reconnect: false, error: nil, httpStatus: info.httpStatus)),
+                at: 0)
+            return actions + failQueued("the client was closed")
+        case nil:
+            break
+        }
+        if state == .closed || state == .failed { return [] }
+
+        // The gateway's own code decides; an op -1 error's code stands in when the close
+        // carried none of the gateway's codes.
+        if !(4000...4999).contains(code), let gatewayCode, (4000...4007).contains(gatewayCode), ending == nil {
+            code = UInt16(gatewayCode)
+        }
+        let policy = info.closedByServer || gatewayCode != nil ? ClosePolicy(closeCode: code) : .reconnect
+        if policy == .fatal {
+            let name = ClosePolicy.name(of: Int(code)).map { " \($0)" } ?? ""
+            let message = "the gateway refused the client with \(code)\(name); not reconnecting"
+            var actions: [Action] = [
+                .emit(
+                    .closed(
+                        code: info.code, reason: info.reason, reconnect: false, error: error,
+                        httpStatus: info.httpStatus)),
+                .emit(.log(.error, message)),
+                .emit(.fatal(code: code, message: message)),
+            ]
+            actions += transition(to: .failed)
+            return actions + failQueued("the gateway refused the client (\(code))")
+        }
+        let delay = backoff.nextDelay(using: &random)
+        reconnectAt = now + delay
+        var actions: [Action] = [
+            .emit(
+                .closed(
+                    code: info.code, reason: info.reason, reconnect: true, error: error, httpStatus: info.httpStatus))
+        ]
+        if policy == .clientBug {
+            actions.append(
+                .emit(
+                    .log(
+                        .error,
+                        "the gateway closed with \(code) (\(ClosePolicy.name(of: Int(code)) ?? "")): a client bug; reconnecting"
+                    )))
+        }
+        actions.append(.emit(.log(.info, "reconnecting in \(delay / 1_000_000) ms (attempt \(backoff.attempt))")))
+        actions += transition(to: .reconnecting)
+        return actions
+    }
+
+    /// A local problem that makes the current connection useless (corrupt zlib stream).
+    package mutating func connectionBroken(_ error: GatewayError, closeCode: UInt16) -> [Action] {
+        guard connectionOpen, ending == nil, state != .closing else { return [.emit(.localError(error))] }
+        ending = .broken(error)
+        return [.emit(.localError(error)), .drop(code: closeCode, reason: "")]
+    }
+
+    // MARK: Time
+
+    package mutating func tick(now: UInt64) -> [Action] {
+        var actions: [Action] = []
+        if let at = reconnectAt, now >= at {
+            reconnectAt = nil
+            actions += beginAttempt()
+        }
+        if let at = helloDeadline, now >= at, ending == nil {
+            helloDeadline = nil
+            ending = .noHello
+            actions.append(.emit(.log(.warning, "no Hello from the gateway; dropping the connection")))
+            actions.append(.drop(code: CloseCode.policyViolation, reason: "no hello"))
+        }
+        if connectionOpen, ending == nil, state != .closing, var beat = heartbeat, beat.isDue(now: now) {
+            if beat.isZombie() {
+                ending = .zombie
+                actions.append(.emit(.log(.warning, "zombie connection: the last heartbeat was never answered")))
+                actions.append(.drop(code: CloseCode.goingAway, reason: "zombie"))
+            } else {
+                beat.beatSent(now: now)
+                heartbeat = beat
+                actions.append(.send(Self.heartbeatPayload))
+            }
+        }
+        return actions
+    }
+
+    // MARK: Internals
+
+    package static let heartbeatPayload = Array(#"{"op":10}"#.utf8)
+
+    private mutating func beginAttempt() -> [Action] {
+        if attempts > 0 { reconnects += 1 }
+        attempts += 1
+        ending = nil
+        return transition(to: .connecting) + [.connect]
+    }
+
+    private mutating func hello(_ d: [UInt8]?, now: UInt64) -> [Action] {
+        guard heartbeat == nil, state == .connecting else {
+            return [.emit(.log(.debug, "a second Hello on one connection; ignored"))]
+        }
+        helloDeadline = nil
+        let fields = d.map { $0[...] } ?? []
+        // The published example spells the field "hearbeat"; accept both.
+        guard
+            let milliseconds = JSONObjectReader.integer("heartbeat", in: fields)
+                ?? JSONObjectReader.integer("hearbeat", in: fields), milliseconds > 0
+        else {
+            return connectionBroken(
+                GatewayError(.invalidJSON, "Hello without a positive heartbeat interval"),
+                closeCode: CloseCode.protocolError)
+        }
+        let interval = max(UInt64(milliseconds) * 1_000_000, configuration.minHeartbeatIntervalNanoseconds)
+        var beat = Heartbeat(intervalNanoseconds: interval, now: now)
+        beat.beatSent(now: now)
+        heartbeat = beat
+        var actions: [Action] = [
+            .emit(.log(.info, "Hello: heartbeat every \(interval / 1_000_000) ms")),
+            .send(Self.heartbeatPayload),
+        ]
+        var identify = JSONWriter()
+        identify.beginObject()
+        identify.key("op")
+        identify.int(1)
+        identify.key("t")
+        identify.string("identify")
+        identify.key("d")
+        identify.beginObject()
+        identify.key("type")
+        identify.string(configuration.identifyType)
+        identify.key("key")
+        identify.string(configuration.key)
+        identify.endObject()
+        identify.endObject()
+        actions.append(.send(identify.bytes))
+        actions.append(.emit(.log(.info, "identifying as \(configuration.identifyType)")))
+        actions += transition(to: .identifying)
+        return actions
+    }
+
+    private mutating func transition(to next: ClientState) -> [Action] {
+        guard next != state else { return [] }
+        state = next
+        return [.emit(.state(next))]
+    }
+
+    private mutating func failQueued(_ why: String) -> [Action] {
+        let dropped = queue.popAll().count
+        guard dropped > 0 else { return [] }
+        return [.emit(.localError(GatewayError(.closed, "\(dropped) queued send(s) were not delivered: \(why)")))]
+    }
+}

@@ -1,0 +1,410 @@
+import Testing
+import UtilbotGateway
+
+private let ms: UInt64 = 1_000_000
+
+/// Drives a SessionStateMachine on a virtual clock: no sockets, no sleeping.
+private struct Driver {
+    var machine: SessionStateMachine
+    var now: UInt64 = 1_000 * ms
+    var sent: [String] = []
+    var events: [SessionEvent] = []
+    var other: [SessionStateMachine.Action] = []
+
+    init(key: String = "k", configure: (inout SessionConfiguration) -> Void = { _ in }) {
+        var configuration = SessionConfiguration(key: key)
+        configuration.backoffBaseNanoseconds = 1_000 * ms
+        configuration.backoffCapNanoseconds = 8_000 * ms
+        configure(&configuration)
+        machine = SessionStateMachine(configuration: configuration, seed: 42)
+    }
+
+    mutating func record(_ actions: [SessionStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let bytes): sent.append(String(decoding: bytes, as: UTF8.self))
+            case .emit(let event):
+                if case .log = event { continue }
+                events.append(event)
+            default: other.append(action)
+            }
+        }
+    }
+
+    mutating func take() -> (sent: [String], events: [SessionEvent], other: [SessionStateMachine.Action]) {
+        defer {
+            sent = []
+            events = []
+            other = []
+        }
+        return (sent, events, other)
+    }
+
+    mutating func start() { record(machine.start(now: now)) }
+    mutating func open() { record(machine.connectionOpened(now: now)) }
+    mutating func receive(_ json: String) { record(machine.received(Array(json.utf8), now: now)) }
+    mutating func advance(_ delta: UInt64) {
+        now += delta
+        record(machine.tick(now: now))
+    }
+    mutating func closed(_ code: UInt16, byServer: Bool = true, error: GatewayError? = nil) {
+        record(
+            machine.connectionClosed(
+                WebSocketCloseInfo(code: code, reason: "", closedByServer: byServer, error: error, httpStatus: nil),
+                now: now))
+    }
+
+    /// Connects and identifies with a heartbeat interval of `interval` ms.
+    mutating func ready(interval: Int = 1000) {
+        start()
+        open()
+        receive(#"{"op":5,"d":{"heartbeat":\#(interval)}}"#)
+        receive(#"{"op":11}"#)
+        receive(#"{"op":0,"t":"bot_connect_success","d":{"bot_id":"b1"}}"#)
+        _ = take()
+    }
+}
+
+@Suite struct SessionStateMachineTests {
+    @Test func helloThenHeartbeatAtOnceThenIdentify() {
+        var d = Driver(key: "secret")
+        d.start()
+        #expect(d.take().events == [.state(.connecting)])
+        d.open()
+        d.receive(#"{"op":5,"d":{"heartbeat":45000}}"#)
+        let step = d.take()
+        #expect(step.sent == [#"{"op":10}"#, #"{"op":1,"t":"identify","d":{"type":"bot","key":"secret"}}"#])
+        #expect(step.events == [.state(.identifying)])
+        d.receive(#"{"op":0,"t":"bot_connect_success","d":{"bot_id":"x"}}"#)
+        #expect(
+            d.take().events == [
+                .state(.ready), .ready, .dispatch(name: "bot_connect_success", data: Array(#"{"bot_id":"x"}"#.utf8)),
+            ])
+    }
+
+    @Test func acceptsTheDocumentedMisspelling() {
+        var d = Driver()
+        d.start()
+        d.open()
+        d.receive(#"{"op":5,"d":{"hearbeat":60000}}"#)
+        #expect(d.take().sent.count == 2)
+        #expect(d.machine.heartbeat?.intervalNanoseconds == 60_000 * ms)
+    }
+
+    @Test func helloWithoutAnIntervalBreaksTheConnection() {
+        var d = Driver()
+        d.start()
+        d.open()
+        _ = d.take()
+        d.receive(#"{"op":5,"d":{}}"#)
+        let step = d.take()
+        #expect(step.sent.isEmpty)
+        #expect(step.other == [.drop(code: 1002, reason: "")])
+    }
+
+    @Test func heartbeatsEveryIntervalWhileAcked() {
+        var d = Driver()
+        d.ready(interval: 1000)
+        #expect(d.machine.nextDeadline == d.now + 1000 * ms)
+        for _ in 0..<5 {
+            d.advance(999 * ms)
+            #expect(d.take().sent.isEmpty)
+            d.advance(1 * ms)
+            #expect(d.take().sent == [#"{"op":10}"#])
+            d.now += 20 * ms
+            d.receive(#"{"op":11}"#)
+            #expect(d.take().events == [.heartbeatAck(nanoseconds: 20 * ms)])
+            d.now -= 20 * ms
+        }
+        #expect(d.machine.latency.lastNanoseconds == 20 * ms)
+    }
+
+    @Test func zombieWhenABeatGoesUnansweredAndNothingArrives() {
+        var d = Driver()
+        d.ready(interval: 1000)
+        d.advance(1000 * ms)
+        #expect(d.take().sent == [#"{"op":10}"#])  // never ACKed
+        d.advance(1000 * ms)
+        let step = d.take()
+        #expect(step.sent.isEmpty)
+        #expect(step.other == [.drop(code: 1001, reason: "zombie")])
+        d.closed(1001, byServer: false)
+        guard case .closed(1001, _, true, let error?, nil) = d.take().events.first else {
+            Issue.record("expected a reconnecting close")
+            return
+        }
+        #expect(error.code == .timeout)
+        #expect(error.message.contains("zombie"))
+    }
+
+    @Test func noFalseZombieWhileOtherTrafficFlows() {
+        var d = Driver()
+        d.ready(interval: 1000)
+        for _ in 0..<5 {
+            d.advance(1000 * ms)
+            #expect(d.take().sent == [#"{"op":10}"#])
+            d.now += 10 * ms
+            d.receive(#"{"op":0,"t":"GLOBAL_GUILD_COUNT","d":{"guilds":1}}"#)  // no ACK, but alive
+            d.now -= 10 * ms
+            _ = d.take()
+        }
+        #expect(d.take().other.isEmpty)
+        #expect(d.machine.state == .ready)
+    }
+
+    @Test(arguments: [4000, 4001, 4007] as [UInt16])
+    func fatalCodesStopForGood(code: UInt16) {
+        var d = Driver()
+        d.start()
+        d.open()
+        _ = d.take()
+        d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
+        d.receive(#"{"op":-1,"e":\#(code),"m":"No."}"#)
+        #expect(d.take().events == [.state(.identifying), .gatewayError(code: Int(code), message: "No.", data: nil)])
+        d.closed(code)
+        let events = d.take().events
+        #expect(events.count == 3)
+        guard case .closed(code, _, false, _, _) = events[0], case .fatal(code, _) = events[1] else {
+            Issue.record("expected closed then fatal, got \(events)")
+            return
+        }
+        #expect(events[2] == .state(.failed))
+        #expect(d.machine.nextDeadline == nil)
+        d.advance(3_600_000 * ms)
+        #expect(d.take().other.isEmpty)  // never reconnects
+    }
+
+    @Test(arguments: [1000, 4006, 4002, 4003, 4004, 4005, 1011, 1006] as [UInt16])
+    func otherCodesReconnectWithBackoff(code: UInt16) {
+        var d = Driver()
+        d.ready()
+        d.closed(code)
+        let events = d.take().events
+        guard case .closed(code, _, true, _, _) = events.first else {
+            Issue.record("expected a reconnecting close, got \(events)")
+            return
+        }
+        #expect(events.last == .state(.reconnecting))
+        let deadline = d.machine.nextDeadline!
+        #expect(deadline >= d.now && deadline <= d.now + 1000 * ms)
+        d.advance(deadline - d.now)
+        #expect(d.take().other == [.connect])
+        #expect(d.machine.reconnects == 1)
+    }
+
+    @Test func backoffGrowsToTheCapAndResetsAfterIdentify() {
+        var d = Driver()
+        d.start()
+        _ = d.take()
+        var ceilings: [UInt64] = []
+        for _ in 0..<6 {
+            ceilings.append(d.machine.backoff.ceiling)
+            d.closed(1006, byServer: false, error: GatewayError(.connect, "refused"))
+            let wait = d.machine.nextDeadline! - d.now
+            #expect(wait <= ceilings.last!)
+            d.advance(wait)
+            #expect(d.take().other == [.connect])
+        }
+        #expect(ceilings == [1000, 2000, 4000, 8000, 8000, 8000].map { $0 * ms })
+        d.open()
+        d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
+        d.receive(#"{"op":0,"t":"bot_connect_success"}"#)
+        #expect(d.machine.backoff.ceiling == 1000 * ms)
+    }
+
+    @Test func sendsBeforeReadyWaitAndFlushInOrderAfterIdentify() throws {
+        var d = Driver()
+        d.start()
+        for i in 0..<3 {
+            d.record(
+                try d.machine.send(
+                    payload: SessionStateMachine.payload(name: "send_servers", data: Array("{\"n\":\(i)}".utf8))))
+        }
+        #expect(d.take().sent.isEmpty)
+        d.open()
+        d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
+        #expect(d.take().sent.count == 2)  // heartbeat and identify only
+        d.receive(#"{"op":0,"t":"bot_connect_success"}"#)
+        #expect(d.take().sent == (0..<3).map { #"{"op":1,"t":"send_servers","d":{"n":\#($0)}}"# })
+    }
+
+    @Test func queuedSendsSurviveAReconnect() throws {
+        var d = Driver()
+        d.start()
+        d.record(try d.machine.send(payload: SessionStateMachine.payload(name: "a", data: nil)))
+        d.closed(1006, byServer: false)
+        d.advance(d.machine.nextDeadline! - d.now)
+        d.open()
+        d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
+        d.receive(#"{"op":0,"t":"bot_connect_success"}"#)
+        #expect(d.take().sent.last == #"{"op":1,"t":"a"}"#)
+    }
+
+    @Test func theQueueIsBounded() throws {
+        var d = Driver { $0.maxQueuedMessages = 2 }
+        d.start()
+        let payload = try SessionStateMachine.payload(name: "x", data: nil)
+        _ = try d.machine.send(payload: payload)
+        _ = try d.machine.send(payload: payload)
+        #expect(throws: GatewayError(.queueFull, "send queue full: 2 messages wait for the session to be ready")) {
+            try d.machine.send(payload: payload)
+        }
+    }
+
+    @Test func queuedSendsAreReportedWhenTheClientIsRefused() throws {
+        var d = Driver()
+        d.start()
+        _ = try d.machine.send(payload: SessionStateMachine.payload(name: "x", data: nil))
+        d.closed(4001)
+        let events = d.take().events
+        guard case .localError(let error) = events.last else {
+            Issue.record("expected the undelivered send reported, got \(events)")
+            return
+        }
+        #expect(error.message.contains("1 queued send(s) were not delivered"))
+        #expect(throws: GatewayError.self) { try d.machine.send(payload: [1]) }
+    }
+
+    @Test func payloadValidation() {
+        #expect(throws: GatewayError.self) { try SessionStateMachine.payload(name: "", data: nil) }
+        #expect(throws: GatewayError.self) { try SessionStateMachine.payload(name: "identify", data: nil) }
+        #expect(throws: GatewayError.self) { try SessionStateMachine.payload(name: "x", data: Array("{bad".utf8)) }
+        #expect(
+            try! SessionStateMachine.payload(name: "q\"", data: Array("[1, 2]".utf8))
+                == Array(#"{"op":1,"t":"q\"","d":[1, 2]}"#.utf8))
+    }
+
+    @Test func gatewayErrorsAreReportedWithCodeMessageAndData() {
+        var d = Driver()
+        d.ready()
+        d.receive(#"{"op":-1,"e":4005,"d":{"errors":["Type not provided."],"data":[null]},"m":"Malformed data."}"#)
+        #expect(
+            d.take().events == [
+                .gatewayError(
+                    code: 4005, message: "Malformed data.",
+                    data: Array(#"{"errors":["Type not provided."],"data":[null]}"#.utf8))
+            ])
+    }
+
+    @Test func malformedJSONIsALocalErrorAndTheSessionGoesOn() {
+        var d = Driver()
+        d.ready()
+        d.receive(#"{"op":0,"t":"#)
+        guard case .localError(let error) = d.take().events.first else {
+            Issue.record("expected a local error")
+            return
+        }
+        #expect(error.code == .invalidJSON)
+        #expect(d.machine.state == .ready)
+    }
+
+    @Test func unknownEventsPassThrough() {
+        var d = Driver()
+        d.ready()
+        d.receive(#"{"op":0,"t":"SOMETHING_NEW","d":[1,2,3]}"#)
+        #expect(d.take().events == [.dispatch(name: "SOMETHING_NEW", data: Array("[1,2,3]".utf8))])
+    }
+
+    @Test func noHelloDropsTheConnectionAfterTheTimeout() {
+        var d = Driver { $0.helloTimeoutNanoseconds = 500 * ms }
+        d.start()
+        d.open()
+        _ = d.take()
+        d.advance(499 * ms)
+        #expect(d.take().other.isEmpty)
+        d.advance(1 * ms)
+        #expect(d.take().other == [.drop(code: 1008, reason: "no hello")])
+        d.closed(1008, byServer: false)
+        guard case .closed(_, _, true, let error?, _) = d.take().events.first else {
+            Issue.record("expected a reconnecting close")
+            return
+        }
+        #expect(error.message.contains("no Hello"))
+    }
+
+    @Test func hostCloseIsFinal() {
+        var d = Driver()
+        d.ready()
+        d.record(d.machine.stop(code: 1000))
+        let step = d.take()
+        #expect(step.events == [.state(.closing)])
+        #expect(step.other == [.close(code: 1000, reason: "")])
+        d.closed(1000, byServer: false)
+        #expect(
+            d.take().events == [
+                .closed(code: 1000, reason: "", reconnect: false, error: nil, httpStatus: nil), .state(.closed),
+            ])
+        d.advance(3_600_000 * ms)
+        #expect(d.take().other.isEmpty)
+    }
+
+    @Test func stopWhileWaitingToReconnectEndsAtOnce() {
+        var d = Driver()
+        d.ready()
+        d.closed(4006)
+        _ = d.take()
+        d.record(d.machine.stop(code: 1000))
+        #expect(d.take().events == [.state(.closed)])
+        #expect(d.machine.nextDeadline == nil)
+    }
+}
+
+@Suite struct BackoffTests {
+    @Test func fullJitterStaysUnderTheCeiling() {
+        var backoff = Backoff(baseNanoseconds: 100, capNanoseconds: 1000)
+        var random = SplitMix64(seed: 7)
+        var maxima: [UInt64] = []
+        for _ in 0..<8 {
+            let ceiling = backoff.ceiling
+            maxima.append(ceiling)
+            #expect(backoff.nextDelay(using: &random) <= ceiling)
+        }
+        #expect(maxima == [100, 200, 400, 800, 1000, 1000, 1000, 1000])
+        backoff.reset()
+        #expect(backoff.ceiling == 100)
+    }
+
+    @Test func delaysAreSpreadNotFixed() {
+        var random = SplitMix64(seed: 1)
+        var delays = Set<UInt64>()
+        for _ in 0..<50 {
+            var backoff = Backoff(baseNanoseconds: 1_000_000, capNanoseconds: 1_000_000)
+            delays.insert(backoff.nextDelay(using: &random))
+        }
+        #expect(delays.count > 40)
+    }
+
+    @Test func hugeAttemptCountsDoNotOverflow() {
+        var backoff = Backoff(baseNanoseconds: 1_000_000_000, capNanoseconds: 60_000_000_000)
+        var random = SplitMix64(seed: 3)
+        for _ in 0..<200 { _ = backoff.nextDelay(using: &random) }
+        #expect(backoff.ceiling == 60_000_000_000)
+    }
+}
+
+@Suite struct ClosePolicyTests {
+    @Test func everyDocumentedCode() {
+        #expect([4000, 4001, 4007].map { ClosePolicy(closeCode: $0) } == [.fatal, .fatal, .fatal])
+        #expect((4002...4005).map { ClosePolicy(closeCode: UInt16($0)) } == Array(repeating: .clientBug, count: 4))
+        #expect(
+            [1000, 1001, 1006, 4006, 4008, 3000].map { ClosePolicy(closeCode: $0) }
+                == Array(repeating: .reconnect, count: 6))
+    }
+}
+
+@Suite struct GatewayURLTests {
+    @Test func addsTheVersionAndCompression() throws {
+        #expect(try GatewayURL("wss://gateway.utilbot.co", compression: false).webSocketURL.resource == "/?v=1")
+        #expect(
+            try GatewayURL("wss://gateway.utilbot.co/", compression: true).webSocketURL.resource
+                == "/?v=1&compression=zlib")
+        #expect(try GatewayURL("ws://h/gw?x=1", compression: false).webSocketURL.resource == "/gw?v=1&x=1")
+    }
+
+    @Test func keepsWhatTheQueryAlreadySays() throws {
+        let url = try GatewayURL("ws://h/?v=2&compression=zlib", compression: false)
+        #expect(url.webSocketURL.resource == "/?v=2&compression=zlib")
+        #expect(url.compression)
+        #expect(throws: GatewayError.self) { try GatewayURL("ws://h/?compression=gzip", compression: false) }
+    }
+}
