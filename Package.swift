@@ -4,7 +4,8 @@ import PackageDescription
 let package = Package(
     name: "UtilbotGateway",
     products: [
-        .library(name: "UtilbotGateway", targets: ["UtilbotGateway"])
+        .library(name: "utilbot_gateway", type: .dynamic, targets: ["UtilbotGatewayC"]),
+        .executable(name: "utilbot-gateway", targets: ["utilbot-gateway"]),
     ],
     targets: [
         .systemLibrary(
@@ -22,6 +23,9 @@ let package = Package(
             name: "UtilbotGateway",
             dependencies: ["COpenSSL", "CZlib", "CSystem"]
         ),
+        .target(name: "UtilbotGatewayTypes"),
+        .target(name: "UtilbotGatewayC", dependencies: ["UtilbotGateway", "UtilbotGatewayTypes"]),
+        .executableTarget(name: "utilbot-gateway", dependencies: ["UtilbotGatewayC", "UtilbotGatewayTypes"]),
         .testTarget(name: "CodecTests", dependencies: ["UtilbotGateway", "CZlib"]),
         .testTarget(name: "WebSocketTests", dependencies: ["UtilbotGateway"]),
         .testTarget(name: "TransportTests", dependencies: ["UtilbotGateway"]),

@@ -40,6 +40,20 @@ package enum JSONObjectReader {
         return Int(String(decoding: digits, as: UTF8.self))
     }
 
+    /// The unescaped value of `key`, when it is a string.
+    package static func string(_ key: String, in bytes: ArraySlice<UInt8>) -> String? {
+        guard let member = members(bytes).last(where: { $0.key == key }) else { return nil }
+        var i = member.value.lowerBound
+        guard i < member.value.upperBound, bytes[i] == UInt8(ascii: "\"") else { return nil }
+        let contents = skipString(bytes, &i)
+        return decodeString(bytes[contents])
+    }
+
+    /// The raw bytes of the value of `key`.
+    package static func raw(_ key: String, in bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        members(bytes).last(where: { $0.key == key }).map { bytes[$0.value] }
+    }
+
     /// Moves past a string starting at its opening quote; returns the range of its contents.
     private static func skipString(_ bytes: ArraySlice<UInt8>, _ i: inout Int) -> Range<Int> {
         i += 1

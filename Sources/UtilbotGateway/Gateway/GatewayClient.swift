@@ -125,6 +125,14 @@ package final class GatewayClient: @unchecked Sendable {
 
     package var statistics: GatewayStatistics { shared.withLock { $0.statistics } }
 
+    /// Back-pressure from the host (loop thread): stop reading from the gateway while its
+    /// events are not consumed. Heartbeats go on; unread ACKs do not count as a zombie.
+    package func setReadsPaused(_ paused: Bool) {
+        guard machine.readsPaused != paused else { return }
+        machine.readsPaused = paused
+        if paused { webSocket?.pauseReading() } else { webSocket?.resumeReading() }
+    }
+
     // MARK: Loop thread
 
     private func perform(_ actions: [SessionStateMachine.Action]) {
@@ -214,6 +222,7 @@ package final class GatewayClient: @unchecked Sendable {
 extension GatewayClient: WebSocketClientDelegate {
     package func webSocketDidOpen(_ client: WebSocketClient) {
         guard client === webSocket else { return }
+        if machine.readsPaused { client.pauseReading() }
         perform(machine.connectionOpened(now: loop.now))
     }
 

@@ -58,6 +58,8 @@ package struct SessionStateMachine {
     private var ending: Ending?
     private var lastGatewayErrorCode: Int?
     private var attempts: UInt64 = 0
+    /// While the host is not keeping up, reads are paused: unread ACKs do not make a zombie.
+    package var readsPaused = false
 
     package init(configuration: SessionConfiguration, seed: UInt64) {
         self.configuration = configuration
@@ -275,7 +277,7 @@ package struct SessionStateMachine {
             actions.append(.drop(code: CloseCode.policyViolation, reason: "no hello"))
         }
         if connectionOpen, ending == nil, state != .closing, var beat = heartbeat, beat.isDue(now: now) {
-            if beat.isZombie() {
+            if beat.isZombie() && !readsPaused {
                 ending = .zombie
                 actions.append(.emit(.log(.warning, "zombie connection: the last heartbeat was never answered")))
                 actions.append(.drop(code: CloseCode.goingAway, reason: "zombie"))

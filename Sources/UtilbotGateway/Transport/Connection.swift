@@ -48,6 +48,7 @@ package final class Connection: @unchecked Sendable {
     private var closeWhenFlushed = false
     private var lingerNanoseconds: UInt64 = 0
     private var lingering = false
+    private var readingPaused = false
 
     package init(loop: EventLoop, host: String, port: UInt16, tls: TLSContext?, attemptTimeoutNanoseconds: UInt64) {
         self.loop = loop
@@ -123,6 +124,20 @@ package final class Connection: @unchecked Sendable {
         closeWhenFlushed = true
         self.lingerNanoseconds = lingerNanoseconds
         flush()
+    }
+
+    /// Stops reading from the socket (TCP back-pressure on the peer) until `resumeReading()`.
+    package func pauseReading() {
+        readingPaused = true
+        updateInterest()
+    }
+
+    package func resumeReading() {
+        guard readingPaused else { return }
+        readingPaused = false
+        updateInterest()
+        // Plaintext OpenSSL already decrypted does not make the socket readable again.
+        if stage == .open, tls != nil { loop.execute { self.readTLS() } }
     }
 
     // MARK: Connecting
@@ -232,7 +247,7 @@ package final class Connection: @unchecked Sendable {
         if events & EPOLLOUT.rawValue != 0 {
             flush()
         }
-        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 && !(readingPaused && stage == .open) {
             readSocket()
         }
     }
@@ -241,7 +256,7 @@ package final class Connection: @unchecked Sendable {
         // A few reads per wake-up, then back to the loop so one busy peer cannot starve others
         // (epoll is level-triggered: it reports the rest next round).
         for _ in 0..<4 {
-            guard stage == .tlsHandshake || stage == .open else { return }
+            guard stage == .tlsHandshake || (stage == .open && !readingPaused) else { return }
             let buffer = loop.readBuffer
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
@@ -268,7 +283,7 @@ package final class Connection: @unchecked Sendable {
     private func readTLS() {
         guard let tls else { return }
         let buffer = loop.plaintextBuffer
-        while stage == .open {
+        while stage == .open && !readingPaused {
             do {
                 guard let n = try tls.read(into: buffer) else {
                     endOfStream()
@@ -332,7 +347,7 @@ package final class Connection: @unchecked Sendable {
 
     private func updateInterest() {
         guard stage == .open || stage == .tlsHandshake else { return }
-        var wanted = EPOLLIN.rawValue
+        var wanted: UInt32 = readingPaused && stage == .open ? 0 : EPOLLIN.rawValue
         if pendingWriteCount > 0 { wanted |= EPOLLOUT.rawValue }
         setInterest(wanted)
     }

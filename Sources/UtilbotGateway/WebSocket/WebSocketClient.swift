@@ -143,6 +143,10 @@ package final class WebSocketClient: @unchecked Sendable {
         }
     }
 
+    /// Back-pressure: stop (and resume) reading from the server.
+    package func pauseReading() { connection?.pauseReading() }
+    package func resumeReading() { connection?.resumeReading() }
+
     // MARK: Internals
 
     private func flush() {
