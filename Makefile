@@ -1,27 +1,79 @@
-# The verbs developers and CI use. `make test` is what .ci/run calls.
+# The verbs developers and CI use. `make test` is what .ci/run calls; `make demo` is the main job.
 SHELL := /bin/bash
 PYTHON := .venv/bin/python3
+RELEASE_DIR := .build/release
+SO := $(RELEASE_DIR)/libutilbot_gateway.so
+CC ?= cc
+CFLAGS_TEST := -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude
 SWIFT_TEST_FLAGS ?=
+export PYTHONPATH := $(CURDIR)/bindings/python
+export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
-.PHONY: all bootstrap build test test-swift test-peers format lint clean
+.PHONY: all bootstrap build release header check-header check-symbols examples demo \
+	test test-swift test-c test-c-valgrind test-python lint format clean
 
 all: build
 
-## Installs missing Debian packages (apt-get) and the Python test peers' packages (.venv).
+## Installs missing Debian packages (apt-get) and the Python packages (.venv).
 bootstrap:
 	@scripts/bootstrap.sh
 
 build: bootstrap
 	swift build
 
-## Every test: Swift unit and integration tests (against Python websockets), then the peers' own tests.
-test: bootstrap lint
+## The shared library as shipped: Swift runtime linked in statically, only ubg_ symbols exported.
+release: bootstrap
+	swift build -c release --product utilbot_gateway -Xswiftc -static-stdlib \
+		-Xlinker --version-script=$(CURDIR)/scripts/exports.map
+
+## Regenerates include/utilbot_gateway.h from the Swift sources.
+header: build
+	$(PYTHON) scripts/gen-header.py
+
+check-header: build
+	scripts/check-header.sh
+
+check-symbols: release
+	scripts/check-symbols.sh $(SO)
+
+.build/examples/bot: examples/c/bot.c include/utilbot_gateway.h release
+	@mkdir -p .build/examples
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude $< -L$(RELEASE_DIR) -lutilbot_gateway \
+		-Wl,-rpath,$(CURDIR)/$(RELEASE_DIR) -lpthread -o $@
+
+examples: .build/examples/bot
+
+## The main job: the C example bot against the dev gateway over TLS, on loopback.
+demo: bootstrap examples
+	scripts/demo.sh
+
+.build/cabi-tests: Tests/CABI/*.c Tests/CABI/*.h include/utilbot_gateway.h release
+	$(CC) $(CFLAGS_TEST) -D_GNU_SOURCE Tests/CABI/*.c -L$(RELEASE_DIR) -lutilbot_gateway \
+		-Wl,-rpath,$(CURDIR)/$(RELEASE_DIR) -lpthread -o $@
+
+test-swift: bootstrap
 	swift build --build-tests
-	UBG_PYTHON=$(abspath $(PYTHON)) swift test --skip-build $(SWIFT_TEST_FLAGS)
-	$(PYTHON) -m pytest -q Tests/Peers
+	swift test --skip-build $(SWIFT_TEST_FLAGS)
+
+## The C tests link the release .so (no Swift toolchain on its library path) and use the dev gateway.
+test-c: .build/cabi-tests
+	env -u LD_LIBRARY_PATH .build/cabi-tests
+
+## The same C tests under valgrind: zero memory errors and zero definite or indirect leaks.
+test-c-valgrind: .build/cabi-tests
+	@command -v valgrind >/dev/null || { echo "valgrind is missing: apt-get install valgrind" >&2; exit 1; }
+	valgrind -q --leak-check=full --show-possibly-lost=no --show-reachable=no \
+		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 .build/cabi-tests
+
+test-python: bootstrap
+	$(PYTHON) -m pytest -q Tests/Peers bindings/python/tests
+
+## Every test: lint, Swift unit and integration tests, header and symbol checks, C end-to-end
+## tests (plain and under valgrind), the Python peers' and dev gateway's tests, the demo.
+test: bootstrap lint test-swift check-header check-symbols test-c test-c-valgrind test-python demo
 
 format:
-	swift format --in-place --recursive Sources Tests Package.swift
+	swift format --in-place --recursive Sources Tests Package.swift examples
 
 lint:
 	swift format lint --strict --recursive Sources Tests Package.swift

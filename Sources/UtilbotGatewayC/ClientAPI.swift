@@ -227,7 +227,8 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
         guard max_message_bytes == 0 || (1024...limit).contains(max_message_bytes),
             max_queued_sends <= limit, max_queued_events <= limit
         else {
-            throw GatewayError(.invalidArgument, "limits must be 0 (unchanged) or 1024..2^31-1 bytes, up to 2^31-1 items")
+            throw GatewayError(
+                .invalidArgument, "limits must be 0 (unchanged) or 1024..2^31-1 bytes, up to 2^31-1 items")
         }
         try object.configure {
             if max_message_bytes > 0 { $0.options.webSocket.maxMessageSize = Int(max_message_bytes) }
@@ -328,7 +329,9 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 ///
 /// - Returns UBG_OK, UBG_EINVAL (out_state is NULL), UBG_EHANDLE.
 /// - Thread-safe; the state may change right after.
-@c public func ubg_client_get_state(_ client: ubg_client_t?, _ out_state: UnsafeMutablePointer<ubg_state_t>?) -> ubg_result_t {
+@c public func ubg_client_get_state(_ client: ubg_client_t?, _ out_state: UnsafeMutablePointer<ubg_state_t>?)
+    -> ubg_result_t
+{
     withClient(client) { object throws(GatewayError) in
         guard let out_state else { throw GatewayError(.invalidArgument, "out_state is NULL") }
         out_state.pointee = ubg_state_t(rawValue: UInt32(object.statistics.state.rawValue))
@@ -340,7 +343,9 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 ///
 /// - Returns UBG_OK, UBG_EINVAL (stats NULL or its size too small), UBG_EHANDLE.
 /// - Thread-safe.
-@c public func ubg_client_get_stats(_ client: ubg_client_t?, _ stats: UnsafeMutablePointer<ubg_stats_t>?) -> ubg_result_t {
+@c public func ubg_client_get_stats(_ client: ubg_client_t?, _ stats: UnsafeMutablePointer<ubg_stats_t>?)
+    -> ubg_result_t
+{
     withClient(client) { object throws(GatewayError) in
         guard let stats else { throw GatewayError(.invalidArgument, "stats is NULL") }
         let size = stats.pointee.size
@@ -400,7 +405,8 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 ///
 /// - Returns UBG_OK, UBG_EINVAL (out_fd NULL), UBG_EHANDLE.
 /// - Thread-safe.
-@c public func ubg_client_get_event_fd(_ client: ubg_client_t?, _ out_fd: UnsafeMutablePointer<Int32>?) -> ubg_result_t {
+@c public func ubg_client_get_event_fd(_ client: ubg_client_t?, _ out_fd: UnsafeMutablePointer<Int32>?) -> ubg_result_t
+{
     withClient(client) { object throws(GatewayError) in
         guard let out_fd else { throw GatewayError(.invalidArgument, "out_fd is NULL") }
         out_fd.pointee = object.queue.fd

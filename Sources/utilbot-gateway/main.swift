@@ -81,8 +81,10 @@ struct Arguments {
             case "--ca": ca = value(flag)
             case "--insecure": insecure = true
             case "--log-level":
-                let levels = ["none": UBG_LOG_NONE, "error": UBG_LOG_ERROR, "warning": UBG_LOG_WARNING,
-                              "info": UBG_LOG_INFO, "debug": UBG_LOG_DEBUG]
+                let levels = [
+                    "none": UBG_LOG_NONE, "error": UBG_LOG_ERROR, "warning": UBG_LOG_WARNING,
+                    "info": UBG_LOG_INFO, "debug": UBG_LOG_DEBUG,
+                ]
                 guard let level = levels[value(flag)] else { fail("unknown log level") }
                 logLevel = level
             case "-h", "--help":
@@ -127,7 +129,9 @@ let onEvent: ubg_event_cb = { _, event, _ in
     guard let event = event?.pointee else { return }
     switch event.type {
     case UBG_EVENT_READY:
-        emit { $0.key("kind"); $0.string("ready") }
+        emit {
+            $0.key("kind"); $0.string("ready")
+        }
     case UBG_EVENT_DISPATCH:
         emit { w in
             w.key("kind"); w.string("event")
@@ -163,7 +167,9 @@ let onEvent: ubg_event_cb = { _, event, _ in
             }
         }
     case UBG_EVENT_FATAL:
-        emit { $0.key("kind"); $0.string("fatal"); $0.key("code"); $0.int(Int(event.code)) }
+        emit {
+            $0.key("kind"); $0.string("fatal"); $0.key("code"); $0.int(Int(event.code))
+        }
         exitSignal.finish(2)
     case UBG_EVENT_STATE:
         if event.state == UBG_STATE_CLOSED { exitSignal.finish(0) }
@@ -229,11 +235,12 @@ func readCommands(_ box: ClientBox) {
         }
         var data = JSONObjectReader.raw("d", in: send).map { Array($0) }
         data?.append(0)
-        let result: ubg_result_t = data.map { d in
-            d.withUnsafeBufferPointer { buffer in
-                buffer.withMemoryRebound(to: CChar.self) { ubg_client_send(box.client, name, $0.baseAddress) }
-            }
-        } ?? ubg_client_send(box.client, name, nil)
+        let result: ubg_result_t =
+            data.map { d in
+                d.withUnsafeBufferPointer { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) { ubg_client_send(box.client, name, $0.baseAddress) }
+                }
+            } ?? ubg_client_send(box.client, name, nil)
         if result != UBG_OK {
             emit { w in
                 w.key("kind"); w.string("error")
@@ -252,10 +259,12 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
     }
     var tid = pthread_t()
     let context = Unmanaged.passRetained(Body(body)).toOpaque()
-    pthread_create(&tid, nil, { raw in
-        Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
-        return nil
-    }, context)
+    pthread_create(
+        &tid, nil,
+        { raw in
+            Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
+            return nil
+        }, context)
     pthread_detach(tid)
 }
 

@@ -247,7 +247,9 @@ package final class Connection: @unchecked Sendable {
         if events & EPOLLOUT.rawValue != 0 {
             flush()
         }
-        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 && !(readingPaused && stage == .open) {
+        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
+            && !(readingPaused && stage == .open)
+        {
             readSocket()
         }
     }

@@ -1,0 +1,319 @@
+"""One bot's connection to the gateway: the protocol state machine.
+
+Hello, the heartbeat watchdog, ACKs, identify, send_servers, echo, op -1 errors and the faults
+asked for on the URL. Everything the session sends goes through one outbox, written by one task,
+so messages leave in the order they were decided (which the per-connection zlib stream needs
+too) and a close always follows the error that explains it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+from websockets.exceptions import ConnectionClosed
+
+from . import protocol
+from .compression import Encoder, make_encoder
+from .connection import GatewayConnection
+from .counts import parse_report
+from .faults import INJECTED_ERROR, MALFORMED_TEXT
+from .protocol import GatewayError
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
+
+log = logging.getLogger("utilbot_gateway.devserver")
+
+
+@dataclass(frozen=True)
+class _Close:
+    code: int
+    reason: str
+
+
+def _close_reason(text: str) -> str:
+    """A close frame's reason holds at most 123 bytes of UTF-8."""
+    data = text.encode("utf-8")[:123]
+    return data.decode("utf-8", "ignore")
+
+
+class Session:
+    def __init__(self, gateway: Gateway, ws: GatewayConnection, conn_id: int) -> None:
+        self.gateway = gateway
+        self.ws = ws
+        self.id = conn_id
+        self.params = ws.params
+        self.faults = self.params.faults
+        self.encoder: Encoder | None = None
+        self.zlib_style: str | None = None
+        self.identified = False
+        self.bot_id: str | None = None
+        self.acks_sent = 0
+        self.closing = False  # the gateway decided to close: nothing more is sent or handled
+        self.close_code: int | None = None  # the code the gateway closes with
+        self.finished = asyncio.Event()  # set once the connection is gone and accounted for
+        self._outbox: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self._timers: list[asyncio.Task[None]] = []
+        self._deadline = 0.0  # loop time by which the next heartbeat must arrive
+
+    @property
+    def stalled(self) -> bool:
+        return self.ws.stalled
+
+    # -----------------------------------------------------------------------------------------
+    # Running
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write_loop(), name=f"conn-{self.id}-writer")
+        try:
+            self._start()
+            await self._read_loop()
+            if self.closing and not self.stalled and not writer.done():
+                # The close the gateway started: let the writer finish its handshake.
+                await asyncio.wait([writer], timeout=self.gateway.config.close_timeout_s + 1)
+        finally:
+            self._cancel_timers()
+            if not writer.done():
+                writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+
+    def _start(self) -> None:
+        params = self.params
+        config = self.gateway.config
+        if params.compression == "zlib":
+            self.zlib_style = params.zlib_style or config.zlib_style
+            self.encoder = make_encoder(self.zlib_style)
+        if params.version != protocol.SUPPORTED_VERSION:
+            log.info("conn %d: wrong version %r", self.id, params.version)
+            self.close(protocol.WRONG_VERSION)
+            return
+        if params.compression is not None and params.compression != "zlib":
+            log.info("conn %d: unknown compression %r", self.id, params.compression)
+            self.close(protocol.WRONG_VERSION, message=protocol.UNKNOWN_COMPRESSION)
+            return
+        if self.faults.no_hello:
+            log.info("conn %d: fault_no_hello: stalled without Hello", self.id)
+            self.stall()
+            return
+        self.send(protocol.hello(config.heartbeat_ms, params.hello_spelling or config.hello_spelling))
+        self._deadline = self._now() + self.gateway.heartbeat_timeout_s
+        self._timers.append(asyncio.create_task(self._watchdog(), name=f"conn-{self.id}-watchdog"))
+        if self.faults.stall_after_ms is not None:
+            self._after(self.faults.stall_after_ms, self._fault_stall)
+
+    async def _read_loop(self) -> None:
+        try:
+            async for message in self.ws:
+                if self.closing or self.stalled:
+                    continue
+                if isinstance(message, bytes):
+                    log.info("conn %d: dropped a binary message (%d bytes)", self.id, len(message))
+                    continue
+                self._handle(message)
+        except ConnectionClosed:
+            pass
+
+    async def _write_loop(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            try:
+                if isinstance(item, _Close):
+                    await self.ws.close(item.code, item.reason)
+                    return
+                if self.stalled:
+                    continue
+                if self.encoder is not None:
+                    await self.ws.send(self.encoder.encode(item.encode("utf-8")))
+                else:
+                    await self.ws.send(item)
+            except ConnectionClosed:
+                return
+
+    # -----------------------------------------------------------------------------------------
+    # Sending
+
+    def send(self, payload: dict[str, Any]) -> bool:
+        return self.send_text(protocol.encode(payload))
+
+    def send_text(self, text: str) -> bool:
+        """Queues a message; False when the connection is closing or stalled (nothing is sent)."""
+        if self.closing or self.stalled:
+            return False
+        self._outbox.put_nowait(text)
+        return True
+
+    def close(
+        self,
+        code: int,
+        *,
+        message: str | None = None,
+        errors: list[str] | None = None,
+        data: list[Any] | None = None,
+        send_error: bool | None = None,
+    ) -> bool:
+        """Starts the gateway's close: the op -1 error (by default only for the gateway's own
+        codes, 1000 and 4000-4007), then the close frame with the same code and the message as
+        its reason. False when a close is already under way or the connection is stalled."""
+        if self.closing or self.stalled:
+            return False
+        if send_error is None:
+            send_error = code in protocol.MESSAGES
+        reason = ""
+        if send_error:
+            payload = protocol.error(code, message, errors, data)
+            self._outbox.put_nowait(protocol.encode(payload))
+            reason = payload["m"]
+        self.closing = True
+        self.close_code = code
+        self.gateway.stats.closes_by_code[code] += 1
+        self._cancel_timers()
+        self._outbox.put_nowait(_Close(code, _close_reason(reason)))
+        log.info("conn %d: closing with %d", self.id, code)
+        return True
+
+    def stall(self) -> bool:
+        """Stops sending and handling anything, for good; the TCP connection stays open until the
+        client drops it or the server exits. False when already stalled."""
+        if self.stalled:
+            return False
+        self.ws.stall()
+        self._cancel_timers()
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
+        log.info("conn %d: stalled", self.id)
+        return True
+
+    # -----------------------------------------------------------------------------------------
+    # Receiving
+
+    def _handle(self, message: str) -> None:
+        payload = protocol.decode(message)
+        if payload is None:
+            log.info("conn %d: dropped a message that is not a JSON object: %.100r", self.id, message)
+            return
+        try:
+            if protocol.opcode(payload) == protocol.OP_HEARTBEAT:
+                self._on_heartbeat()
+                return
+            name = payload.get("t")
+            self.gateway.stats.record_event(self.id, name, protocol.redacted(name, payload.get("d")))
+            self._on_event(protocol.client_event(payload))
+        except GatewayError as failure:
+            log.info("conn %d: %s %s", self.id, failure.reason, failure.errors or "")
+            self.close(failure.code, message=failure.message, errors=failure.errors, data=failure.data)
+
+    def _on_heartbeat(self) -> None:
+        stats = self.gateway.stats
+        stats.heartbeats_total += 1
+        self._deadline = self._now() + self.gateway.heartbeat_timeout_s
+        if self.gateway.acks_enabled and self.faults.acks_allowed(self.acks_sent):
+            self.acks_sent += 1
+            stats.acks_total += 1
+            self.send(protocol.ack())
+        else:
+            log.info("conn %d: heartbeat not acknowledged (fault or stop_acks)", self.id)
+
+    def _on_event(self, event: protocol.ClientEvent) -> None:
+        if event.name == protocol.IDENTIFY:
+            if self.identified:
+                raise GatewayError(protocol.WRONG_IDENTIFY, errors=["Already identified."], data=[None])
+            key = protocol.identify_key(event.data)
+            if key not in self.gateway.keys:
+                raise GatewayError(protocol.WRONG_AUTH_KEY)
+            self._on_identified()
+        elif not self.identified:
+            log.info("conn %d: ignored %r: not identified yet", self.id, event.name)
+        elif event.name == protocol.SEND_SERVERS:
+            self.gateway.report(self, parse_report(event.data))
+        elif self.gateway.config.echo:
+            self.send(protocol.event(protocol.ECHO, {"t": event.name, "d": event.data}))
+        else:
+            log.info("conn %d: ignored unknown event %r", self.id, event.name)
+
+    def _on_identified(self) -> None:
+        self.identified = True
+        self.bot_id = self.gateway.new_bot_id()
+        self.gateway.stats.identifies_total += 1
+        log.info("conn %d: identified as bot %s", self.id, self.bot_id)
+        self.send(protocol.event(protocol.BOT_CONNECT_SUCCESS, {"bot_id": self.bot_id}))
+        faults = self.faults
+        if faults.malformed:
+            log.info("conn %d: fault_malformed", self.id)
+            self.send_text(MALFORMED_TEXT)
+        if faults.error is not None:
+            log.info("conn %d: fault_error=%d", self.id, faults.error)
+            self.close(faults.error, errors=[INJECTED_ERROR], data=[None], send_error=True)
+        if faults.close is not None:
+            code = faults.close
+            if faults.close_after_ms == 0:
+                self.close(code)
+            else:
+                self._after(faults.close_after_ms, lambda: self.close(code))
+
+    # -----------------------------------------------------------------------------------------
+    # Timers
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    async def _watchdog(self) -> None:
+        while True:
+            remaining = self._deadline - self._now()
+            if remaining <= 0:
+                log.info("conn %d: no heartbeat in time", self.id)
+                self.close(protocol.NO_HEARTBEAT)
+                return
+            await asyncio.sleep(remaining)
+
+    def _after(self, delay_ms: int, action: Callable[[], object]) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay_ms / 1000)
+            action()
+
+        self._timers.append(asyncio.create_task(later(), name=f"conn-{self.id}-timer"))
+
+    def _fault_stall(self) -> None:
+        log.info("conn %d: fault_stall_after_ms", self.id)
+        self.stall()
+
+    def _cancel_timers(self) -> None:
+        current = asyncio.current_task()
+        for task in self._timers:
+            if task is not current:
+                task.cancel()
+        self._timers.clear()
+
+    # -----------------------------------------------------------------------------------------
+    # Accounting
+
+    def account_end(self) -> str:
+        """Counts how the connection ended, unless the gateway closed it itself (counted when it
+        decided to); returns a description for the log."""
+        if self.close_code is not None:
+            return f"the gateway closed with {self.close_code}"
+        stats = self.gateway.stats
+        state = self.ws.protocol
+        if state.close_rcvd is not None and (state.close_sent is None or state.close_rcvd_then_sent):
+            stats.client_closes_by_code[state.close_rcvd.code] += 1
+            return f"the client closed with {state.close_rcvd.code}"
+        if state.close_sent is not None:
+            stats.closes_by_code[state.close_sent.code] += 1  # websockets' own: 1009, 1007, 1001 at exit
+            return f"closed with {state.close_sent.code}"
+        stats.client_closes_by_code[1006] += 1
+        return "the TCP connection ended without a close frame (1006)"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "conn": self.id,
+            "path": self.params.path,
+            "identified": self.identified,
+            "bot_id": self.bot_id,
+            "compression": "zlib" if self.encoder is not None else None,
+            "zlib_style": self.zlib_style,
+            "closing": self.closing,
+            "stalled": self.stalled,
+        }

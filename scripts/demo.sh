@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job, end to end on loopback: the dev gateway over TLS with its own CA, and the C
+# example bot connecting to it (identify, send_servers, GLOBAL_GUILD_COUNT, close). Stops
+# everything it started. Run through `make demo`, which builds first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=.venv/bin/python3
+bot=.build/examples/bot
+
+echo "demo: starting the dev gateway (wss on 127.0.0.1, generated CA)"
+coproc GATEWAY { PYTHONPATH=bindings/python exec "$python" -m utilbot_gateway.devserver --tls --heartbeat 5000 --key demo-key; }
+trap 'kill "$GATEWAY_PID" 2>/dev/null || true; wait "$GATEWAY_PID" 2>/dev/null || true' EXIT
+read -r -t 20 announcement <&"${GATEWAY[0]}" || { echo "demo: the dev gateway did not start" >&2; exit 1; }
+url=$("$python" -c 'import json,sys; print(json.loads(sys.argv[1])["url"])' "$announcement")
+ca=$("$python" -c 'import json,sys; print(json.loads(sys.argv[1])["ca"])' "$announcement")
+echo "demo: dev gateway at $url (CA $ca)"
+echo "demo: running $bot ${url}?v=1 demo-key $ca"
+timeout 60 "$bot" "${url}?v=1" demo-key "$ca"
+echo "demo: the bot finished cleanly; stopping the dev gateway"
