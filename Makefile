@@ -66,7 +66,7 @@ test-c-valgrind: .build/cabi-tests
 		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 .build/cabi-tests
 
 test-python: bootstrap
-	$(PYTHON) -m pytest -q Tests/Peers bindings/python/tests
+	$(PYTHON) -m pytest -q Tests/Peers Tests/CLI bindings/python/tests
 
 ## Every test: lint, Swift unit and integration tests, header and symbol checks, C end-to-end
 ## tests (plain and under valgrind), the Python peers' and dev gateway's tests, the demo.

@@ -313,9 +313,9 @@ UBG_API ubg_result_t ubg_client_connect(ubg_client_t client);
 /// waits in a bounded queue and goes out, in order, right after identify; if it never can (a
 /// fatal error, ubg_client_close()), an ERROR event says how many were not delivered.
 /// - name: NUL-terminated UTF-8, not empty, not "identify" (the library sends that).
-/// - data: NUL-terminated JSON text, or NULL for no d. Both are copied.
-/// - Returns UBG_OK, UBG_EINVAL (NULL or empty name, "identify"), UBG_EJSON (data is not
-///   JSON; the message says where), UBG_EQUEUEFULL (the queue or the send buffer is full: try
+/// - data: a NUL-terminated JSON object, or NULL for no d. Both are copied.
+/// - Returns UBG_OK, UBG_EINVAL (NULL or empty name, "identify", data not an object),
+///   UBG_EJSON (data is not JSON; the message says where), UBG_EQUEUEFULL (the queue or the send buffer is full: try
 ///   again later), UBG_ESTATE (not connected yet), UBG_ECLOSED (closed), UBG_EREFUSED (the
 ///   gateway refused the client for good), UBG_EHANDLE.
 /// - Thread-safe, also from callbacks.

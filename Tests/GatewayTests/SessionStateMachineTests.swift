@@ -269,9 +269,11 @@ private struct Driver {
         #expect(throws: GatewayError.self) { try SessionStateMachine.payload(name: "", data: nil) }
         #expect(throws: GatewayError.self) { try SessionStateMachine.payload(name: "identify", data: nil) }
         #expect(throws: GatewayError.self) { try SessionStateMachine.payload(name: "x", data: Array("{bad".utf8)) }
+        #expect(throws: GatewayError.self) { try SessionStateMachine.payload(name: "x", data: Array("[1, 2]".utf8)) }
+        #expect(throws: GatewayError.self) { try SessionStateMachine.payload(name: "x", data: Array("null".utf8)) }
         #expect(
-            try! SessionStateMachine.payload(name: "q\"", data: Array("[1, 2]".utf8))
-                == Array(#"{"op":1,"t":"q\"","d":[1, 2]}"#.utf8))
+            try! SessionStateMachine.payload(name: "q\"", data: Array(#" {"a": [1, 2]}"#.utf8))
+                == Array(#"{"op":1,"t":"q\"","d": {"a": [1, 2]}}"#.utf8))
     }
 
     @Test func gatewayErrorsAreReportedWithCodeMessageAndData() {

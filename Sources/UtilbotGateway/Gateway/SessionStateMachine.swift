@@ -85,7 +85,8 @@ package struct SessionStateMachine {
     }
 
     /// The op 1 payload for an event from the host, validated: a name that is not empty and not
-    /// `identify` (the library sends that), and `data` that is JSON. Pure: any thread may call it.
+    /// `identify` (the library sends that), and `data` that is a JSON object. Pure: any thread
+    /// may call it.
     package static func payload(name: String, data: [UInt8]?) throws(GatewayError) -> [UInt8] {
         guard !name.isEmpty else { throw GatewayError(.invalidArgument, "the event name is empty") }
         guard name != "identify" else {
@@ -93,6 +94,11 @@ package struct SessionStateMachine {
         }
         guard let data else { return JSONWriter.payload(op: 1, t: name, d: nil) }
         try JSONScanner.validate(data)
+        // protocol.md: d is an object; the gateway closes with 4005 on anything else.
+        guard data.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{") else {
+            throw GatewayError(
+                .invalidArgument, "the event data must be a JSON object (the gateway answers 4005 otherwise)")
+        }
         return data.withUnsafeBytes { JSONWriter.payload(op: 1, t: name, d: $0) }
     }
 
