@@ -1,0 +1,297 @@
+"""The Python binding end to end against the dev gateway: the behaviours the C tests cover, the
+Pythonic surface (context managers, iterators, decorators, exceptions, asyncio) and safety
+(GC and exit cleanup, Ctrl-C)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from gateway_process import PYTHON_ROOT, Gateway
+
+from utilbot_gateway import (
+    AsyncClient,
+    Client,
+    ClientClosedError,
+    EventType,
+    InvalidArgumentError,
+    InvalidJSONError,
+    InvalidStateError,
+    State,
+    TLSError,
+    UbgError,
+    WrongKeyError,
+    WrongVersionError,
+)
+
+FAST = {"reconnect": (0.05, 0.4)}
+
+
+@pytest.fixture
+def gateway():
+    started: list[Gateway] = []
+
+    def start(*arguments: str) -> Gateway:
+        server = Gateway("--heartbeat", "200", *arguments)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def wait_for(client: Client, kind: EventType, name: str | None = None, timeout: float = 5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = client.next_event(deadline - time.monotonic())
+        if event is not None and event.type == kind and (name is None or event.name == name):
+            return event
+    raise AssertionError(f"no {kind.name} {name or ''} within {timeout} s")
+
+
+def test_identify_heartbeats_and_a_clean_close(gateway):
+    server = gateway()
+    with Client("dev-key", url=server.url(), **FAST) as client:
+        assert client.state == State.IDLE
+        client.connect()
+        wait_for(client, EventType.READY)
+        success = wait_for(client, EventType.DISPATCH, "bot_connect_success")
+        assert set(success.data) == {"bot_id"} and success.raw.startswith("{")
+        assert client.state == State.READY
+        time.sleep(0.7)
+        assert client.latency is not None and 0 <= client.latency < 1
+        stats = client.stats
+        assert stats.messages_out >= 4 and stats.reconnects == 0 and stats.state == State.READY
+        client.close()
+        kinds = [event.type for event in client.events(timeout=5)]
+        assert EventType.CLOSED in kinds and client.finished
+    assert server.stats()["identified"] == 0
+
+
+@pytest.mark.parametrize(("query", "key", "error"), [("v=1", "wrong", WrongKeyError), ("v=2", "dev-key", WrongVersionError)])
+def test_fatal_refusals_raise_and_never_retry(gateway, query, key, error):
+    server = gateway()
+    client = Client(key, url=server.url(query), **FAST)
+    with pytest.raises(error) as raised:
+        client.run_forever()
+    assert raised.value.close_code == (4001 if key == "wrong" else 4000)
+    assert "not reconnecting" in raised.value.message
+    time.sleep(0.8)
+    assert server.stats()["connects_total"] == 1
+    assert client.state == State.FAILED
+    client.free()
+
+
+def test_zombie_connection_is_replaced(gateway):
+    server = gateway()
+    with Client("dev-key", url=server.url("v=1&fault_no_ack_after=2"), **FAST) as client:
+        client.connect()
+        ready = wait_for(client, EventType.READY)
+        started = time.monotonic()
+        closed = wait_for(client, EventType.CLOSED)
+        assert closed.reconnect and "zombie" in closed.message
+        assert time.monotonic() - started < 1.0
+        wait_for(client, EventType.READY)
+        assert ready is not None
+
+
+@pytest.mark.parametrize("code", [4006, 1000])
+def test_server_closes_reconnect_with_backoff(gateway, code):
+    server = gateway()
+    with Client("dev-key", url=server.url(), **FAST) as client:
+        client.connect()
+        wait_for(client, EventType.READY)
+        server.command({"cmd": "close_all", "code": code})
+        closed = wait_for(client, EventType.CLOSED)
+        assert closed.code == code and closed.reconnect
+        wait_for(client, EventType.READY)
+        assert client.stats.reconnects == 1
+
+
+def test_gateway_errors_carry_code_message_and_data(gateway):
+    server = gateway()
+    with Client("dev-key", url=server.url("v=1&fault_error=4005"), **FAST) as client:
+        client.connect()
+        error = wait_for(client, EventType.ERROR)
+        assert (error.code, error.message, error.local) == (4005, "Malformed data.", False)
+        assert error.data == {"errors": ["Injected error."], "data": [None]}
+
+
+def test_handlers_see_global_guild_count_after_send_servers(gateway):
+    server = gateway()
+    seen: list[dict] = []
+    with Client("dev-key", url=server.url(), **FAST) as client:
+
+        @client.on_ready
+        def ready(event):
+            client.send("send_servers", {"guilds": 7, "guildMembers": 70, "cachedGuildMembers": 7})
+
+        @client.on("GLOBAL_GUILD_COUNT")
+        def count(event):
+            seen.append(event.data)
+            client.close()
+
+        client.run_forever()
+    assert seen == [{"guilds": 7, "guildMembers": 70, "cachedGuildMembers": 7}]
+
+
+def test_handler_exceptions_reach_the_caller(gateway):
+    server = gateway()
+    with Client("dev-key", url=server.url(), **FAST) as client:
+
+        @client.on("bot_connect_success")
+        def explode(event):
+            raise RuntimeError("handler failed")
+
+        with pytest.raises(RuntimeError, match="handler failed"):
+            client.run_forever()
+
+
+@pytest.mark.parametrize("style", ["stream", "message"])
+def test_both_zlib_styles(gateway, style):
+    server = gateway("--echo")
+    with Client("dev-key", url=server.url(f"v=1&zlib_style={style}"), compression="zlib", **FAST) as client:
+        client.connect()
+        wait_for(client, EventType.READY)
+        for i in range(10):
+            client.send("probe", {"i": i, "text": "zlib " * 20})
+        echoes = [wait_for(client, EventType.DISPATCH, "ECHO").data for _ in range(10)]
+        assert [e["d"]["i"] for e in echoes] == list(range(10))
+        assert client.stats.bytes_in > 0
+
+
+def test_wss_with_the_dev_ca_and_refused_without(gateway):
+    server = gateway("--tls")
+    with Client("dev-key", url=server.url(), ca_file=server.ca, **FAST) as client:
+        client.connect()
+        wait_for(client, EventType.READY)
+    with Client("dev-key", url=server.url(), **FAST) as client:
+        client.connect()
+        closed = wait_for(client, EventType.CLOSED)
+        assert isinstance(closed.error, TLSError)
+        assert "certificate verification failed" in closed.error.message
+        assert closed.error.code.name == "ETLS"
+
+
+def test_sends_before_ready_arrive_after_ready_in_order(gateway):
+    server = gateway("--echo")
+    with Client("dev-key", url=server.url(), **FAST) as client:
+        client.connect()
+        for i in range(5):
+            client.send("early", {"n": i})
+        wait_for(client, EventType.READY)
+        assert [wait_for(client, EventType.DISPATCH, "ECHO").data["d"]["n"] for _ in range(5)] == list(range(5))
+
+
+def test_bad_input_raises_typed_errors():
+    client = Client("dev-key", url="ws://127.0.0.1:9/")
+    with pytest.raises(InvalidStateError):
+        client.send("x", {})
+    client.connect()
+    with pytest.raises(InvalidArgumentError, match="JSON object"):
+        client.send("x", [1, 2])
+    with pytest.raises(InvalidArgumentError, match="identify"):
+        client.send("identify", {})
+    with pytest.raises(InvalidStateError):
+        client.connect()
+    with pytest.raises(ValueError):
+        client.close(1005)
+    client.free()
+    with pytest.raises(ClientClosedError):
+        client.send("x", {})
+    with pytest.raises(InvalidArgumentError, match="scheme"):
+        Client("k", url="http://example.com/")
+    with pytest.raises(InvalidArgumentError):
+        Client("")
+    with pytest.raises(TypeError):
+        Client(b"bytes")  # type: ignore[arg-type]
+    assert issubclass(InvalidJSONError, UbgError)
+
+
+def test_asyncio_several_clients_on_one_loop(gateway):
+    server = gateway("--echo")
+
+    async def bot(index: int) -> list[int]:
+        async with AsyncClient("dev-key", url=server.url(), **FAST) as client:
+            numbers = []
+            async for event in client:
+                if event.type == EventType.READY:
+                    for n in range(3):
+                        await client.send("count", {"bot": index, "n": n})
+                elif event.name == "ECHO":
+                    numbers.append(event.data["d"]["n"])
+                    if len(numbers) == 3:
+                        await client.close()
+            assert client.finished and client.state == State.CLOSED
+            return numbers
+
+    async def main() -> list[list[int]]:
+        return await asyncio.wait_for(asyncio.gather(*(bot(i) for i in range(5))), 20)
+
+    assert asyncio.run(main()) == [[0, 1, 2]] * 5
+    assert server.stats()["connections"] == 0
+
+
+def run_python(code: str, timeout: float = 20, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(PYTHON_ROOT)}
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, timeout=timeout, **kwargs)
+
+
+def test_garbage_collection_and_interpreter_exit_clean_up(gateway):
+    server = gateway()
+    result = run_python(f"""
+        import gc
+        from utilbot_gateway import Client, EventType
+        url = {server.url()!r}
+        for _ in range(20):
+            client = Client("dev-key", url=url)
+            client.connect()
+            client.next_event(0.05)
+            del client          # never closed: the finalizer frees it
+        gc.collect()
+        alive = Client("dev-key", url=url)  # still connected at exit
+        alive.connect()
+        while alive.next_event(5).type != EventType.READY:
+            pass
+        print("exiting")
+    """)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip() == "exiting"
+    deadline = time.monotonic() + 5
+    while server.stats()["connections"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.stats()["connections"] == 0
+
+
+def test_ctrl_c_interrupts_a_blocking_wait_promptly():
+    process = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys
+            from utilbot_gateway import Client
+            client = Client("k", url="ws://127.0.0.1:9/", reconnect=(5, 10))
+            print("waiting", flush=True)
+            try:
+                client.next_event()   # blocks: nothing will come for seconds
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                sys.exit(3)
+        """)],
+        env={**os.environ, "PYTHONPATH": str(PYTHON_ROOT)},
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdout.readline() == b"waiting\n"
+    time.sleep(0.3)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(5) == 3
+    assert process.stdout.read() == b"interrupted\n"
+    assert time.monotonic() - sent < 1.0
