@@ -9,7 +9,7 @@ SWIFT_TEST_FLAGS ?=
 export PYTHONPATH := $(CURDIR)/bindings/python
 export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
-.PHONY: all bootstrap build release header check-header check-symbols examples demo \
+.PHONY: all bootstrap build release wheel header check-header check-symbols examples demo \
 	test test-swift test-c test-c-valgrind test-python lint format clean
 
 all: build
@@ -25,6 +25,15 @@ build: bootstrap
 release: bootstrap
 	swift build -c release --product utilbot_gateway -Xswiftc -static-stdlib \
 		-Xlinker --version-script=$(CURDIR)/scripts/exports.map
+
+## A platform wheel of the Python binding with the release .so inside (dist/).
+wheel: release
+	cp $(SO) bindings/python/utilbot_gateway/libutilbot_gateway.so
+	strip --strip-unneeded bindings/python/utilbot_gateway/libutilbot_gateway.so
+	rm -rf bindings/python/build dist
+	$(PYTHON) -m pip wheel --no-deps --no-build-isolation --disable-pip-version-check -q -w dist bindings/python
+	rm -rf bindings/python/utilbot_gateway/libutilbot_gateway.so bindings/python/build bindings/python/*.egg-info
+	@ls dist/*.whl
 
 ## Regenerates include/utilbot_gateway.h from the Swift sources.
 header: build
@@ -65,7 +74,7 @@ test-c-valgrind: .build/cabi-tests
 	valgrind -q --leak-check=full --show-possibly-lost=no --show-reachable=no \
 		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 .build/cabi-tests
 
-test-python: bootstrap
+test-python: bootstrap release wheel
 	$(PYTHON) -m pytest -q Tests/Peers Tests/CLI bindings/python/tests
 
 ## Every test: lint, Swift unit and integration tests, header and symbol checks, C end-to-end

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job, end to end on loopback: the dev gateway over TLS with its own CA, and the C
-# example bot connecting to it (identify, send_servers, GLOBAL_GUILD_COUNT, close). Stops
-# everything it started. Run through `make demo`, which builds first.
+# The main job, end to end on loopback: the dev gateway over TLS with its own CA, and the
+# example bots connecting to it (identify, send_servers, GLOBAL_GUILD_COUNT, close): the C bot,
+# then the Python bot and its asyncio twin. Stops everything it started. Run through
+# `make demo`, which builds first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=.venv/bin/python3
@@ -16,4 +17,8 @@ ca=$("$python" -c 'import json,sys; print(json.loads(sys.argv[1])["ca"])' "$anno
 echo "demo: dev gateway at $url (CA $ca)"
 echo "demo: running $bot ${url}?v=1 demo-key $ca"
 timeout 60 "$bot" "${url}?v=1" demo-key "$ca"
-echo "demo: the bot finished cleanly; stopping the dev gateway"
+for example in bot.py async_bot.py; do
+    echo "demo: running examples/python/$example ${url}?v=1 demo-key $ca"
+    PYTHONPATH=bindings/python timeout 60 "$python" "examples/python/$example" "${url}?v=1" demo-key "$ca"
+done
+echo "demo: the bots finished cleanly; stopping the dev gateway"

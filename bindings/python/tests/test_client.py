@@ -49,6 +49,16 @@ def gateway():
         server.stop()
 
 
+def eventually(predicate, timeout: float = 5) -> bool:
+    """Polls a condition that settles asynchronously on the server's side."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def wait_for(client: Client, kind: EventType, name: str | None = None, timeout: float = 5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -74,7 +84,7 @@ def test_identify_heartbeats_and_a_clean_close(gateway):
         client.close()
         kinds = [event.type for event in client.events(timeout=5)]
         assert EventType.CLOSED in kinds and client.finished
-    assert server.stats()["identified"] == 0
+    assert eventually(lambda: server.stats()["identified"] == 0)
 
 
 @pytest.mark.parametrize(("query", "key", "error"), [("v=1", "wrong", WrongKeyError), ("v=2", "dev-key", WrongVersionError)])
@@ -238,7 +248,7 @@ def test_asyncio_several_clients_on_one_loop(gateway):
         return await asyncio.wait_for(asyncio.gather(*(bot(i) for i in range(5))), 20)
 
     assert asyncio.run(main()) == [[0, 1, 2]] * 5
-    assert server.stats()["connections"] == 0
+    assert eventually(lambda: server.stats()["connections"] == 0)
 
 
 def run_python(code: str, timeout: float = 20, **kwargs) -> subprocess.CompletedProcess:
@@ -266,10 +276,7 @@ def test_garbage_collection_and_interpreter_exit_clean_up(gateway):
     """)
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout.decode().strip() == "exiting"
-    deadline = time.monotonic() + 5
-    while server.stats()["connections"] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.stats()["connections"] == 0
+    assert eventually(lambda: server.stats()["connections"] == 0)
 
 
 def test_ctrl_c_interrupts_a_blocking_wait_promptly():

@@ -32,6 +32,7 @@ class AsyncClient:
         try:
             if not self._client.finished:
                 await self.close()
+                await self.wait_closed()
         finally:
             self._client.free()
 
@@ -42,9 +43,14 @@ class AsyncClient:
         """Sends an event; never blocks (a full queue raises QueueFullError)."""
         self._client.send(name, data)
 
-    async def close(self, code: int = 1000, timeout: float | None = None) -> None:
-        """Closes and waits until the client is closed (events up to then are discarded)."""
+    async def close(self, code: int = 1000) -> None:
+        """Starts closing with `code`; iteration goes on until the final CLOSED state (await
+        `wait_closed()` to skip the remaining events)."""
         self._client.close(code)
+
+    async def wait_closed(self, timeout: float | None = None) -> None:
+        """Discards events until the client is finished, at most `timeout` seconds (default:
+        the close timeout plus a second)."""
         limit = timeout if timeout is not None else self._client._close_timeout + 1
         try:
             await asyncio.wait_for(self._drain(), limit)
