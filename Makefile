@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)/bindings/python
 export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
 .PHONY: all bootstrap build release wheel header check-header check-symbols examples demo \
-	test test-swift test-c test-c-valgrind test-python lint format clean
+	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python lint format clean
 
 all: build
 
@@ -74,12 +74,34 @@ test-c-valgrind: .build/cabi-tests
 	valgrind -q --leak-check=full --show-possibly-lost=no --show-reachable=no \
 		--errors-for-leak-kinds=definite,indirect --error-exitcode=99 .build/cabi-tests
 
+# Sanitizer builds: the library (debug, instrumented) and the C tests with the toolchain's clang,
+# whose sanitizer runtimes match the Swift compiler's.
+SWIFT_LIB := $(dir $(shell command -v swift))../lib/swift/linux
+SAN_CFLAGS := -std=c11 -g -fno-omit-frame-pointer -fuse-ld=lld -Wall -Wextra -Werror -Iinclude -D_GNU_SOURCE
+
+## The C tests with the library and the tests under AddressSanitizer: no error, no leak (each
+## test process checks for leaks before it exits).
+test-c-asan: bootstrap
+	swift build --product utilbot_gateway --sanitize=address --scratch-path .build-asan
+	clang $(SAN_CFLAGS) -fsanitize=address Tests/CABI/*.c -L.build-asan/debug -lutilbot_gateway \
+		-Wl,-rpath,$(CURDIR)/.build-asan/debug -lpthread -o .build-asan/cabi-tests
+	ASAN_OPTIONS=detect_leaks=1 .build-asan/cabi-tests
+
+## The C tests (the stress suite included) under ThreadSanitizer: no report.
+test-c-tsan: bootstrap
+	swift build --product utilbot_gateway --sanitize=thread --scratch-path .build-tsan
+	clang $(SAN_CFLAGS) -fsanitize=thread Tests/CABI/*.c -L.build-tsan/debug -lutilbot_gateway \
+		-Wl,-rpath,$(CURDIR)/.build-tsan/debug -L$(SWIFT_LIB) -ldispatch -lBlocksRuntime \
+		-Wl,-rpath,$(SWIFT_LIB) -lpthread -o .build-tsan/cabi-tests
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" .build-tsan/cabi-tests
+
 test-python: bootstrap release wheel
 	$(PYTHON) -m pytest -q Tests/Peers Tests/CLI bindings/python/tests
 
 ## Every test: lint, Swift unit and integration tests, header and symbol checks, C end-to-end
-## tests (plain and under valgrind), the Python peers' and dev gateway's tests, the demo.
-test: bootstrap lint test-swift check-header check-symbols test-c test-c-valgrind test-python demo
+## tests (plain, under valgrind, AddressSanitizer and ThreadSanitizer), the Python tests, the demo.
+test: bootstrap lint test-swift check-header check-symbols test-c test-c-valgrind test-c-asan test-c-tsan \
+	test-python demo
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift examples

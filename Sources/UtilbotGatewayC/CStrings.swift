@@ -1,12 +1,11 @@
 import Glibc
-import Synchronization
 import UtilbotGateway
 import UtilbotGatewayTypes
 
 /// NUL-terminated copies of constant strings handed to C, made once and kept for the life of
 /// the process (callers may hold them forever).
 final class ConstantCStrings: @unchecked Sendable {
-    private let table = Mutex<[String: UnsafePointer<CChar>]>([:])
+    private let table = Locked<[String: UnsafePointer<CChar>]>([:])
 
     func pointer(_ text: String) -> UnsafePointer<CChar> {
         table.withLock { table in
@@ -29,7 +28,7 @@ extension ErrorCode {
 final class ErrorMessageBuffer: @unchecked Sendable {
     static let capacity = 512
     let pointer: UnsafeMutablePointer<CChar>
-    private let lock = Mutex<Void>(())
+    private let lock = Locked<Void>(())
 
     init() {
         pointer = .allocate(capacity: Self.capacity)

@@ -18,8 +18,8 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     let loopObject: LoopObject
     let lastError = ErrorMessageBuffer()
     private(set) var handle: OpaquePointer?
-    private let settings: Mutex<Settings>
-    private let gateway = Mutex<GatewayClient?>(nil)
+    private let settings: Locked<Settings>
+    private let gateway = Locked<GatewayClient?>(nil)
     private let freed = Atomic<Bool>(false)
     let queue: EventQueue
     // Loop thread: the state as of the last event, for events that do not carry one.
@@ -27,7 +27,7 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
 
     init(loop: LoopObject, key: String) throws(GatewayError) {
         loopObject = loop
-        settings = Mutex(Settings(options: GatewayOptions(key: key)))
+        settings = Locked(Settings(options: GatewayOptions(key: key)))
         queue = try EventQueue(capacity: 4096)
     }
 

@@ -1,10 +1,11 @@
 import Synchronization
+import UtilbotGateway
 
 /// Maps the opaque handles given to C to their objects. A handle is a token, never a pointer to
 /// memory: a NULL, made-up or already freed handle is simply not found, so it cannot crash the
 /// library. Tokens are never reused within a process.
 final class HandleRegistry<Object: AnyObject & Sendable>: @unchecked Sendable {
-    private let objects = Mutex<[UInt: Object]>([:])
+    private let objects = Locked<[UInt: Object]>([:])
     private let nextToken = Atomic<UInt>(0x1000)
 
     func insert(_ object: Object) -> OpaquePointer {

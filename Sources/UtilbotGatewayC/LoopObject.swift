@@ -24,5 +24,5 @@ final class LoopObject: @unchecked Sendable {
         }
     }
 
-    private static let defaultLoopStorage = Mutex<LoopObject?>(nil)
+    private static let defaultLoopStorage = Locked<LoopObject?>(nil)
 }

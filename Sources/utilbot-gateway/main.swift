@@ -1,7 +1,6 @@
 // utilbot-gateway: a command-line client on the library's C API, for people debugging a bot
 // and for scripted tests. Events go to stdout as JSON lines; JSON lines on stdin send events.
 import Glibc
-import Synchronization
 import UtilbotGateway
 import UtilbotGatewayC
 import UtilbotGatewayTypes
@@ -25,7 +24,7 @@ let usage = """
     """
 
 /// Serialises output lines from the loop thread and the stdin thread.
-let outputLock = Mutex<Void>(())
+let outputLock = Locked<Void>(())
 
 func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
     outputLock.withLock { _ in

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Everything a gateway client is configured with.
 package struct GatewayOptions: Sendable, Equatable {
     package var url = GatewayURL.defaultURL
@@ -49,7 +47,7 @@ package final class GatewayClient: @unchecked Sendable {
         var stopped = false
     }
 
-    private let shared = Mutex(Shared())
+    private let shared = Locked(Shared())
     private let tlsContext: TLSContext?
     // Loop-thread state.
     private var machine: SessionStateMachine

@@ -22,7 +22,7 @@ package final class EventLoop: @unchecked Sendable {
 
     private let epollFD: Int32
     private let wakeFD: Int32
-    private let queue = Mutex<[@Sendable () -> Void]>([])
+    private let queue = Locked<[@Sendable () -> Void]>([])
     private let stopping = Atomic<Bool>(false)
     private let threadToken = Atomic<UInt>(0)
     private var thread: pthread_t?
