@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)/bindings/python
 export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
 .PHONY: all bootstrap build release wheel header check-header check-symbols examples demo \
-	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python lint format clean
+	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python soak lint format clean
 
 all: build
 
@@ -67,6 +67,11 @@ test-swift: bootstrap
 ## The C tests link the release .so (no Swift toolchain on its library path) and use the dev gateway.
 test-c: .build/cabi-tests
 	env -u LD_LIBRARY_PATH .build/cabi-tests
+	env -u LD_LIBRARY_PATH .build/cabi-tests soak
+
+## The soak at full length: 200 clients, 10 minutes, random faults (the short form is in test-c).
+soak: .build/cabi-tests
+	UBG_SOAK_SECONDS=$${UBG_SOAK_SECONDS:-600} .build/cabi-tests soak
 
 ## The same C tests under valgrind: zero memory errors and zero definite or indirect leaks.
 test-c-valgrind: .build/cabi-tests

@@ -136,6 +136,7 @@ typedef struct ubg_stats {
     int64_t average_latency_us;/**< mean heartbeat round trip, -1 until measured */
     uint64_t queued_events;    /**< events waiting in the pull queue */
     uint64_t queue_full_count; /**< times the pull queue filled and reading paused */
+    uint64_t sends_failed;     /**< sent events that were not delivered (each also an ERROR event) */
 } ubg_stats_t;
 
 /** Receives every event of a client (callback mode), on the loop thread. `user_data` is what

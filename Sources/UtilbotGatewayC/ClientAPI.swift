@@ -365,6 +365,7 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
         filled.average_latency_us = s.averageLatencyNanoseconds.map { Int64($0 / 1000) } ?? -1
         filled.queued_events = UInt64(object.queue.count)
         filled.queue_full_count = object.queue.fullCount
+        filled.sends_failed = s.sendsFailed
         let count = filled.size
         withUnsafeBytes(of: filled) { source in
             UnsafeMutableRawPointer(stats).copyMemory(from: source.baseAddress!, byteCount: count)

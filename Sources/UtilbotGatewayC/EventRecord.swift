@@ -76,8 +76,8 @@ struct EventRecord: Sendable {
             self.code = Int32(code)
             hasCode = true
             self.message = Self.cString(message)
-        case .heartbeatAck:
-            return nil
+        case .heartbeatAck, .sendsDropped:
+            return nil  // ACKs only feed the statistics; the client reports drops as local errors
         case .log(let level, let text):
             guard level.rawValue <= logLevel else { return nil }
             self.init(type: UBG_EVENT_LOG, state: state)

@@ -224,8 +224,9 @@ ubg_client_t make_client(ubg_loop_t loop, const char *url, const char *key, cons
 
 /* The runner: every test in a child process of its own, with a deadline. */
 /* One array of tests per file; add a file's suite here. */
-extern const test_case api_tests[], gateway_tests[], security_tests[], fault_tests[], stress_tests[];
-extern const size_t api_test_count, gateway_test_count, security_test_count, fault_test_count, stress_test_count;
+extern const test_case api_tests[], gateway_tests[], security_tests[], fault_tests[], stress_tests[], soak_tests[];
+extern const size_t api_test_count, gateway_test_count, security_test_count, fault_test_count, stress_test_count,
+    soak_test_count;
 
 int main(int argc, char **argv) {
     size_t passed = 0, failed = 0;
@@ -237,9 +238,12 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < security_test_count; i++) all[total++] = &security_tests[i];
     for (size_t i = 0; i < fault_test_count; i++) all[total++] = &fault_tests[i];
     for (size_t i = 0; i < stress_test_count; i++) all[total++] = &stress_tests[i];
+    for (size_t i = 0; i < soak_test_count; i++) all[total++] = &soak_tests[i];
     for (size_t i = 0; i < total; i++) {
         const test_case *t = all[i];
         if (argc > 1 && !strstr(t->name, argv[1])) continue;
+        /* The soak runs only when asked for by name (make test-c runs its short form). */
+        if (argc <= 1 && strncmp(t->name, "soak:", 5) == 0) continue;
         int64_t start = now_ms();
         fflush(NULL);
         pid_t pid = fork();

@@ -22,7 +22,7 @@ private struct Driver {
     mutating func record(_ actions: [SessionStateMachine.Action]) {
         for action in actions {
             switch action {
-            case .send(let bytes): sent.append(String(decoding: bytes, as: UTF8.self))
+            case .send(let bytes), .sendEvent(let bytes): sent.append(String(decoding: bytes, as: UTF8.self))
             case .emit(let event):
                 if case .log = event { continue }
                 events.append(event)
@@ -257,11 +257,11 @@ private struct Driver {
         _ = try d.machine.send(payload: SessionStateMachine.payload(name: "x", data: nil))
         d.closed(4001)
         let events = d.take().events
-        guard case .localError(let error) = events.last else {
+        guard case .sendsDropped(1, let reason) = events.last else {
             Issue.record("expected the undelivered send reported, got \(events)")
             return
         }
-        #expect(error.message.contains("1 queued send(s) were not delivered"))
+        #expect(reason.contains("4001"))
         #expect(throws: GatewayError.self) { try d.machine.send(payload: [1]) }
     }
 

@@ -81,6 +81,7 @@ final class ConnectionRecorder: ConnectionDelegate, @unchecked Sendable {
         events.push(.data(Array(bytes)))
     }
     func connection(_ connection: Connection, didCloseWith error: GatewayError?) { events.push(.closed(error)) }
+    func connectionDidDrain(_ connection: Connection) {}
 }
 
 /// An append-only list with a waiting read.

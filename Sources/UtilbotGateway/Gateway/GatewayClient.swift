@@ -18,6 +18,8 @@ package struct GatewayStatistics: Sendable, Equatable {
     package var bytesIn: UInt64 = 0
     package var bytesOut: UInt64 = 0
     package var reconnects: UInt64 = 0
+    /// Events of the host's that could not be delivered (each also reported as a local error).
+    package var sendsFailed: UInt64 = 0
     package var lastLatencyNanoseconds: UInt64?
     package var averageLatencyNanoseconds: UInt64?
     package init() {}
@@ -56,6 +58,9 @@ package final class GatewayClient: @unchecked Sendable {
     private var timer: EventLoop.TimerID?
     private var timerDeadline: UInt64?
     private var detached = false
+    /// Events written to the current connection since its send buffer was last empty: if the
+    /// connection ends now, they may not have left this process, and the host is told.
+    private var unconfirmedSends = 0
 
     package init(loop: EventLoop, options: GatewayOptions) throws(GatewayError) {
         guard !options.session.key.isEmpty else { throw GatewayError(.invalidArgument, "the key is empty") }
@@ -97,7 +102,7 @@ package final class GatewayClient: @unchecked Sendable {
             do throws(GatewayError) {
                 self.perform(try self.machine.send(payload: payload))
             } catch {
-                self.perform([.emit(.localError(error))])
+                self.perform([.emit(.sendsDropped(count: 1, reason: error.message))])
             }
         }
     }
@@ -140,24 +145,39 @@ package final class GatewayClient: @unchecked Sendable {
             case .connect:
                 connect()
             case .send(let bytes):
+                if webSocket?.send(text: bytes) == true { countSent(bytes) }
+            case .sendEvent(let bytes):
                 if webSocket?.send(text: bytes) == true {
-                    shared.withLock {
-                        $0.statistics.messagesOut += 1
-                        $0.statistics.bytesOut += UInt64(bytes.count)
-                    }
+                    countSent(bytes)
+                    unconfirmedSends = (webSocket?.pendingWriteCount ?? 0) > 0 ? unconfirmedSends + 1 : 0
                 } else {
-                    emit(.localError(GatewayError(.closed, "a send could not be written: the connection is closing")))
+                    reportUndelivered(1, "the connection was closing")
                 }
             case .close(let code, let reason):
                 webSocket?.close(code: code, reason: reason)
             case .drop(let code, let reason):
                 if let webSocket { webSocket.abort(code: code, reason: reason) }
+            case .emit(.sendsDropped(let count, let reason)):
+                reportUndelivered(count, reason)
             case .emit(let event):
                 emit(event)
             }
         }
         updateShared()
         rescheduleTimer()
+    }
+
+    private func countSent(_ bytes: [UInt8]) {
+        shared.withLock {
+            $0.statistics.messagesOut += 1
+            $0.statistics.bytesOut += UInt64(bytes.count)
+        }
+    }
+
+    private func reportUndelivered(_ count: Int, _ why: String) {
+        guard count > 0 else { return }
+        shared.withLock { $0.statistics.sendsFailed += UInt64(count) }
+        emit(.localError(GatewayError(.closed, "\(count) event(s) sent by the host were not delivered: \(why)")))
     }
 
     private func emit(_ event: SessionEvent) {
@@ -260,10 +280,17 @@ extension GatewayClient: WebSocketClientDelegate {
         }
     }
 
+    package func webSocketDidDrain(_ client: WebSocketClient) {
+        if client === webSocket { unconfirmedSends = 0 }
+    }
+
     package func webSocket(_ client: WebSocketClient, didCloseWith info: WebSocketCloseInfo) {
         guard client === webSocket else { return }
         webSocket = nil
         inflater = nil
+        let unconfirmed = unconfirmedSends
+        unconfirmedSends = 0
+        reportUndelivered(unconfirmed, "the connection ended before they were written")
         perform(machine.connectionClosed(info, now: loop.now))
     }
 }

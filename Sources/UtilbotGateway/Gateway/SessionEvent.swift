@@ -42,6 +42,8 @@ package enum SessionEvent: Equatable, Sendable {
     /// A connection or an attempt ended. `code` is the server's close code when it closed
     /// first, ours when we did, 1006 when no close frame was exchanged.
     case closed(code: UInt16, reason: String, reconnect: Bool, error: GatewayError?, httpStatus: Int?)
+    /// `count` events of the host's were accepted but will never be sent (the client stopped).
+    case sendsDropped(count: Int, reason: String)
     /// The client gave up for good.
     case fatal(code: UInt16, message: String)
     /// A heartbeat was answered after `nanoseconds`.

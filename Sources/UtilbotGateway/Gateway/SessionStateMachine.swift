@@ -26,8 +26,11 @@ package struct SessionStateMachine {
     package enum Action: Equatable, Sendable {
         /// Open a new WebSocket connection.
         case connect
-        /// Send this text message on the current connection.
+        /// Send this protocol message (heartbeat, identify) on the current connection.
         case send([UInt8])
+        /// Send this event of the host's on the current connection; if it cannot be written, the
+        /// host hears about it.
+        case sendEvent([UInt8])
         /// Start the closing handshake of the current connection.
         case close(code: UInt16, reason: String)
         /// Send a close frame if possible and drop the connection at once (zombie, no Hello).
@@ -110,7 +113,7 @@ package struct SessionStateMachine {
         case .failed:
             throw GatewayError(.gatewayRefused, "the gateway refused this client for good")
         case .ready:
-            return [.send(payload)]
+            return [.sendEvent(payload)]
         default:
             try queue.push(payload)
             return []
@@ -179,7 +182,7 @@ package struct SessionStateMachine {
             }
             actions.append(.emit(.dispatch(name: name, data: d.flatMap { $0 == Array("null".utf8) ? nil : $0 })))
             if name == "bot_connect_success" && state == .ready {
-                actions += queue.popAll().map { .send($0) }
+                actions += queue.popAll().map { .sendEvent($0) }
             }
             return actions
         case -1:
@@ -359,6 +362,6 @@ package struct SessionStateMachine {
     private mutating func failQueued(_ why: String) -> [Action] {
         let dropped = queue.popAll().count
         guard dropped > 0 else { return [] }
-        return [.emit(.localError(GatewayError(.closed, "\(dropped) queued send(s) were not delivered: \(why)")))]
+        return [.emit(.sendsDropped(count: dropped, reason: why))]
     }
 }

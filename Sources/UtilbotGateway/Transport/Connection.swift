@@ -6,6 +6,8 @@ package protocol ConnectionDelegate: AnyObject {
     func connectionDidOpen(_ connection: Connection)
     /// Bytes from the peer (decrypted for TLS), valid only during the call.
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer)
+    /// Everything written so far has been handed to the kernel (after some of it had to wait).
+    func connectionDidDrain(_ connection: Connection)
     /// The connection ended by itself: `nil` for an orderly end of stream, else why it failed.
     /// Called at most once, and never after the owner called `close()`.
     func connection(_ connection: Connection, didCloseWith error: GatewayError?)
@@ -330,8 +332,10 @@ package final class Connection: @unchecked Sendable {
             return
         }
         if outgoingOffset == outgoing.count {
+            let hadWaited = interest & EPOLLOUT.rawValue != 0
             outgoing.removeAll(keepingCapacity: outgoing.capacity <= 1 << 16)
             outgoingOffset = 0
+            if hadWaited && !closeWhenFlushed { delegate?.connectionDidDrain(self) }
             if closeWhenFlushed && !lingering {
                 guard lingerNanoseconds > 0 else {
                     close()

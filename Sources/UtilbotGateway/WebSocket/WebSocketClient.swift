@@ -2,6 +2,8 @@ package protocol WebSocketClientDelegate: AnyObject {
     func webSocketDidOpen(_ client: WebSocketClient)
     /// A text or binary message, or a ping or pong (pings are answered already).
     func webSocket(_ client: WebSocketClient, didReceive event: WebSocketConnection.Event)
+    /// Every byte written so far is now with the kernel (after some had to wait for the socket).
+    func webSocketDidDrain(_ client: WebSocketClient)
     /// Called exactly once per `connect()`, however the connection or the attempt ended.
     func webSocket(_ client: WebSocketClient, didCloseWith info: WebSocketCloseInfo)
 }
@@ -233,6 +235,11 @@ extension WebSocketClient: ConnectionDelegate {
         default:
             break
         }
+    }
+
+    package func connectionDidDrain(_ connection: Connection) {
+        guard state == .open || state == .closing else { return }
+        delegate?.webSocketDidDrain(self)
     }
 
     package func connection(_ connection: Connection, didCloseWith error: GatewayError?) {

@@ -72,4 +72,5 @@ final class ClientHarness: WebSocketClientDelegate, @unchecked Sendable {
         events.push(.received(event))
     }
     func webSocket(_ client: WebSocketClient, didCloseWith info: WebSocketCloseInfo) { events.push(.closed(info)) }
+    func webSocketDidDrain(_ client: WebSocketClient) {}
 }

@@ -108,6 +108,7 @@ class CStats(ctypes.Structure):
         ("average_latency_us", c_int64),
         ("queued_events", c_uint64),
         ("queue_full_count", c_uint64),
+        ("sends_failed", c_uint64),
     ]
 
 

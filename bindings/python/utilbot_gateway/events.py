@@ -88,6 +88,8 @@ class Stats:
     average_latency: float | None
     queued_events: int
     queue_full_count: int
+    sends_failed: int
+    """Sent events that were not delivered (each was also an ERROR event)."""
 
     @classmethod
     def from_c(cls, c: CStats) -> Stats:
@@ -102,6 +104,7 @@ class Stats:
             average_latency=c.average_latency_us / 1e6 if c.average_latency_us >= 0 else None,
             queued_events=c.queued_events,
             queue_full_count=c.queue_full_count,
+            sends_failed=c.sends_failed,
         )
 
 

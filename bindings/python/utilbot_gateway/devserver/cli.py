@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="field name of the interval in Hello (default heartbeat; hearbeat is the docs' example)",
     )
     parser.add_argument("--echo", action="store_true", help="answer unknown op 1 events with an ECHO event")
+    parser.add_argument(
+        "--stamp",
+        action="store_true",
+        help='add "seq": N (0, 1, 2, ... per connection) to the d of every op 0 event, to check for gaps',
+    )
     parser.add_argument("--no-stdin", action="store_true", help="no control channel; do not exit at end of stdin")
     parser.add_argument("--verbose", action="store_true", help="log every connection event to stderr")
     return parser
@@ -89,6 +94,7 @@ def config_from(arguments: argparse.Namespace) -> Config:
         zlib_style=arguments.zlib_style,
         hello_spelling=arguments.hello_spelling,
         echo=arguments.echo,
+        stamp=arguments.stamp,
         verbose=arguments.verbose,
     )
 

@@ -24,6 +24,7 @@ class Config:
     zlib_style: str = "stream"
     hello_spelling: str = "heartbeat"
     echo: bool = False
+    stamp: bool = False
     verbose: bool = False
     close_timeout_s: float = CLOSE_TIMEOUT_S
     max_message_bytes: int = MAX_MESSAGE_BYTES

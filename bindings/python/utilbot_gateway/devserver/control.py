@@ -7,6 +7,10 @@ Commands run one at a time, in order; each gets exactly one answer line, `{"ok":
     {"cmd":"close_all","code":CODE}        close every connection that is not already closing or
                                            stalled; op -1 first for 1000/4000-4007; answers once
                                            they are gone: {"ok":true,"closed":N}
+    {"cmd":"close_some","fraction":F,"codes":[C,...]}
+                                           close a random fraction (0..1) of the connections that are
+                                           neither closing nor stalled, each with a code picked at
+                                           random from the list; does not wait: {"ok":true,"closed":N}
     {"cmd":"stop_acks"}                    stop answering heartbeats (current and future connections)
     {"cmd":"resume_acks"}                  answer them again
     {"cmd":"send_all","t":NAME,"d":DATA}   op 0 event to every identified bot ("d" optional; left
@@ -47,6 +51,7 @@ class Control:
         self._commands: dict[str, Callable[[dict[str, Any]], Awaitable[Answer]]] = {
             "stats": self._stats,
             "close_all": self._close_all,
+            "close_some": self._close_some,
             "stop_acks": self._stop_acks,
             "resume_acks": self._resume_acks,
             "send_all": self._send_all,
@@ -81,6 +86,15 @@ class Control:
         if type(code) is not int or not valid_close_code(code):
             raise CommandError("close_all needs a valid close code: 1000-1003, 1007-1014 or 3000-4999")
         return {"ok": True, "closed": await self.gateway.close_all(code)}
+
+    async def _close_some(self, command: dict[str, Any]) -> Answer:
+        fraction = command.get("fraction")
+        codes = command.get("codes")
+        if type(fraction) not in (int, float) or not 0 <= fraction <= 1:
+            raise CommandError("close_some needs a fraction from 0 to 1")
+        if not isinstance(codes, list) or not codes or not all(type(c) is int and valid_close_code(c) for c in codes):
+            raise CommandError("close_some needs a non-empty list of valid close codes")
+        return {"ok": True, "closed": self.gateway.close_some(float(fraction), codes)}
 
     async def _stop_acks(self, command: dict[str, Any]) -> Answer:
         self.gateway.set_acks(False)

@@ -7,6 +7,7 @@ import asyncio
 import http
 import ipaddress
 import logging
+import random
 import secrets
 import socket
 import ssl
@@ -39,6 +40,7 @@ class Gateway:
         self.stats = Stats()
         self.aggregate = Aggregate()
         self.stopping = False
+        self.random = random.Random()
         self._next_id = 1
         self._server: Server | None = None
         self._bound: tuple[str, int] | None = None
@@ -187,6 +189,13 @@ class Gateway:
                 timeout=self.config.close_timeout_s + 2,
             )
         return len(closing)
+
+    def close_some(self, fraction: float, codes: list[int]) -> int:
+        """Closes a random `fraction` of the open connections, each with a random code of
+        `codes` (fault injection for soak tests); returns how many it started closing."""
+        open_sessions = [s for s in self.sessions.values() if not s.closing and not s.stalled]
+        chosen = self.random.sample(open_sessions, round(len(open_sessions) * fraction))
+        return sum(session.close(self.random.choice(codes)) for session in chosen)
 
     def send_all(self, name: str, data: Any = None, *, with_data: bool = True) -> int:
         payload = protocol.event(name, data, with_data=with_data)

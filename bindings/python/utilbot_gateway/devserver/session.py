@@ -53,6 +53,7 @@ class Session:
         self.bot_id: str | None = None
         self.acks_sent = 0
         self.closing = False  # the gateway decided to close: nothing more is sent or handled
+        self.seq = 0  # the next "seq" stamped into an op 0 event (--stamp)
         self.close_code: int | None = None  # the code the gateway closes with
         self.finished = asyncio.Event()  # set once the connection is gone and accounted for
         self._outbox: asyncio.Queue[str | _Close] = asyncio.Queue()
@@ -107,7 +108,12 @@ class Session:
     async def _read_loop(self) -> None:
         try:
             async for message in self.ws:
-                if self.closing or self.stalled:
+                if self.stalled:
+                    continue
+                if self.closing:
+                    # Not answered any more, but counted: what the client sent before it saw our
+                    # close frame did arrive (soak tests account for every send).
+                    self._record_late(message)
                     continue
                 if isinstance(message, bytes):
                     log.info("conn %d: dropped a binary message (%d bytes)", self.id, len(message))
@@ -136,6 +142,10 @@ class Session:
     # Sending
 
     def send(self, payload: dict[str, Any]) -> bool:
+        if self.gateway.config.stamp and payload.get("op") == 0 and not (self.closing or self.stalled):
+            data = payload.get("d")
+            payload = {**payload, "d": {**(data if isinstance(data, dict) else {}), "seq": self.seq}}
+            self.seq += 1
         return self.send_text(protocol.encode(payload))
 
     def send_text(self, text: str) -> bool:
@@ -204,6 +214,13 @@ class Session:
         except GatewayError as failure:
             log.info("conn %d: %s %s", self.id, failure.reason, failure.errors or "")
             self.close(failure.code, message=failure.message, errors=failure.errors, data=failure.data)
+
+    def _record_late(self, message: str | bytes) -> None:
+        payload = protocol.decode(message) if isinstance(message, str) else None
+        if payload is None or payload.get("op") != 1 or not isinstance(payload.get("t"), str):
+            return
+        name = payload["t"]
+        self.gateway.stats.record_event(self.id, name, protocol.redacted(name, payload.get("d")))
 
     def _on_heartbeat(self) -> None:
         stats = self.gateway.stats
