@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from conftest import (
     IDENTIFY,
@@ -1357,3 +1357,50 @@ def test_fault_and_parameter_parsing() -> None:
         parse_faults({"fault_close": ["999"]})
     with pytest.raises(ParameterError):
         parse_request_target("/?zlib_style=stream&zlib_style=message")
+
+
+def test_stamp_numbers_every_event_per_connection(start_server) -> None:
+    server = start_server("--stamp")
+
+    async def body() -> None:
+        async with server.bot() as a, server.bot() as b:
+            await hello(a)
+            await hello(b)
+            assert (await identify(a))["d"]["seq"] == 0
+            assert (await identify(b))["d"]["seq"] == 0
+            await server.command({"cmd": "send_all", "t": "ONE", "d": {"x": 1}})
+            await server.command({"cmd": "send_all", "t": "TWO"})
+            assert await recv_json(a) == {"op": 0, "t": "ONE", "d": {"x": 1, "seq": 1}}
+            assert await recv_json(a) == {"op": 0, "t": "TWO", "d": {"seq": 2}}
+            assert (await recv_json(b))["d"]["seq"] == 1
+            await send_json(a, {"op": 10})
+            assert await recv_json(a) == {"op": 11}  # only op 0 events are stamped
+
+    run(body())
+
+
+def test_close_some_closes_a_random_fraction_with_the_given_codes(server: DevServer) -> None:
+    async def body() -> None:
+        async with server.bot() as a, server.bot() as b, server.bot() as c, server.bot() as d:
+            bots = [a, b, c, d]
+            for ws in bots:
+                await hello(ws)
+                await identify(ws)
+            answer = await server.command({"cmd": "close_some", "fraction": 0.5, "codes": [4006]})
+            assert answer == {"ok": True, "closed": 2}
+            codes = []
+            for ws in bots:
+                try:
+                    await asyncio.wait_for(ws.recv(), 0.5)
+                    await ws.recv()
+                except ConnectionClosed as closed:
+                    codes.append(closed.rcvd.code if closed.rcvd else None)
+                except asyncio.TimeoutError:
+                    pass
+            assert codes == [4006, 4006]
+        bad = await server.command({"cmd": "close_some", "fraction": 2, "codes": [4006]})
+        assert bad["ok"] is False
+        bad = await server.command({"cmd": "close_some", "fraction": 0.5, "codes": [1005]})
+        assert bad["ok"] is False
+
+    run(body())
