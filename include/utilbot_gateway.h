@@ -342,12 +342,13 @@ UBG_API ubg_result_t ubg_client_get_state(ubg_client_t client, ubg_state_t * out
 UBG_API ubg_result_t ubg_client_get_stats(ubg_client_t client, ubg_stats_t * stats);
 
 /// Takes the oldest event (pull mode), waiting up to timeout_ms milliseconds for one (0:
-/// do not wait; -1: wait forever). The event and its strings are valid until the next call of
+/// do not wait; -1: wait forever). Set event->size = sizeof(ubg_event_t) first (once is
+/// enough: the library keeps it). The event and its strings are valid until the next call of
 /// this function on the client, or until ubg_client_free(). Call it from one thread at a time
 /// per client. While events wait, the descriptor of ubg_client_get_event_fd() is readable.
 /// - Returns UBG_OK (event filled), UBG_ETIMEOUT (nothing within the timeout), UBG_ECLOSED
 ///   (the client reached CLOSED or FAILED, or was freed, and every event was taken),
-///   UBG_ESTATE (callback mode), UBG_EINVAL (event NULL), UBG_EHANDLE.
+///   UBG_ESTATE (callback mode), UBG_EINVAL (event NULL or its size unset), UBG_EHANDLE.
 /// - Thread-safe; blocks only the calling thread.
 UBG_API ubg_result_t ubg_client_next_event(ubg_client_t client, int32_t timeout_ms, ubg_event_t * event);
 

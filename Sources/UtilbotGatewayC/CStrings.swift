@@ -32,7 +32,7 @@ final class ErrorMessageBuffer: @unchecked Sendable {
 
     init() {
         pointer = .allocate(capacity: Self.capacity)
-        pointer.initialize(to: 0)
+        pointer.initialize(repeating: 0, count: Self.capacity)
     }
 
     deinit { pointer.deallocate() }

@@ -376,25 +376,39 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 // MARK: Pull API
 
 /// Takes the oldest event (pull mode), waiting up to `timeout_ms` milliseconds for one (0:
-/// do not wait; -1: wait forever). The event and its strings are valid until the next call of
+/// do not wait; -1: wait forever). Set `event->size = sizeof(ubg_event_t)` first (once is
+/// enough: the library keeps it). The event and its strings are valid until the next call of
 /// this function on the client, or until ubg_client_free(). Call it from one thread at a time
 /// per client. While events wait, the descriptor of ubg_client_get_event_fd() is readable.
 ///
 /// - Returns UBG_OK (`event` filled), UBG_ETIMEOUT (nothing within the timeout), UBG_ECLOSED
 ///   (the client reached CLOSED or FAILED, or was freed, and every event was taken),
-///   UBG_ESTATE (callback mode), UBG_EINVAL (event NULL), UBG_EHANDLE.
+///   UBG_ESTATE (callback mode), UBG_EINVAL (event NULL or its size unset), UBG_EHANDLE.
 /// - Thread-safe; blocks only the calling thread.
 @c public func ubg_client_next_event(
     _ client: ubg_client_t?, _ timeout_ms: Int32, _ event: UnsafeMutablePointer<ubg_event_t>?
 ) -> ubg_result_t {
     guard let object = ClientObject.registry.lookup(client) else { return UBG_EHANDLE }
     guard let event else { return UBG_EINVAL }
+    // The caller's struct may come from an older, smaller header: fill only what it has.
+    let capacity = event.pointee.size
+    guard capacity >= MemoryLayout<ubg_event_t>.offset(of: \.result)! + MemoryLayout<ubg_result_t>.size else {
+        object.lastError.set("event->size must be set to sizeof(ubg_event_t)")
+        return UBG_EINVAL
+    }
     guard !object.usesCallback else {
         object.lastError.set("this client delivers events to its callback; there is nothing to pull")
         return UBG_ESTATE
     }
-    switch object.nextEvent(timeoutMilliseconds: timeout_ms, into: &event.pointee) {
-    case .event: return UBG_OK
+    var filled = ubg_event_t()
+    switch object.nextEvent(timeoutMilliseconds: timeout_ms, into: &filled) {
+    case .event:
+        filled.size = min(capacity, MemoryLayout<ubg_event_t>.size)
+        let count = filled.size
+        withUnsafeBytes(of: filled) {
+            UnsafeMutableRawPointer(event).copyMemory(from: $0.baseAddress!, byteCount: count)
+        }
+        return UBG_OK
     case .timedOut: return UBG_ETIMEOUT
     case .finished: return UBG_ECLOSED
     }

@@ -84,7 +84,9 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     func free() {
         freed.store(true, ordering: .releasing)
         queue.finish()
-        loopObject.clients.subtract(1, ordering: .relaxed)
+        // The loop counts this client until the end, so ubg_loop_free() cannot stop the loop
+        // while we still wait for it.
+        defer { loopObject.clients.subtract(1, ordering: .relaxed) }
         guard let client = gateway.withLock({ $0 }) else { return }
         client.detach()
         let loop = loopObject.loop
@@ -128,10 +130,13 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
 /// A one-shot wait for a signal from another thread.
 func makeWaiter() -> (wait: () -> Void, signal: @Sendable () -> Void) {
     final class Box: @unchecked Sendable {
-        var semaphore = sem_t()
-        init() { sem_init(&semaphore, 0, 0) }
-        deinit { sem_destroy(&semaphore) }
+        let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+        init() { sem_init(semaphore, 0, 0) }
+        deinit {
+            sem_destroy(semaphore)
+            semaphore.deallocate()
+        }
     }
     let box = Box()
-    return ({ while sem_wait(&box.semaphore) != 0 {} }, { sem_post(&box.semaphore) })
+    return ({ while sem_wait(box.semaphore) != 0 {} }, { sem_post(box.semaphore) })
 }

@@ -12,7 +12,13 @@ import UtilbotGatewayTypes
 final class EventQueue: @unchecked Sendable {
     private(set) var capacity: Int
     let fd: Int32
-    private var mutex = pthread_mutex_t()
+    // Allocated, not a stored pthread_mutex_t: `&property` gives no stable address in Swift.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
+        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        return mutex
+    }()
     private var items: [EventRecord] = []
     private var head = 0
     private var finished = false
@@ -26,32 +32,33 @@ final class EventQueue: @unchecked Sendable {
         guard fd >= 0 else { throw GatewayError(.io, "eventfd: \(SystemError.describe(errno))") }
         self.fd = fd
         self.capacity = max(1, capacity)
-        pthread_mutex_init(&mutex, nil)
     }
 
     deinit {
         arena?.deallocate()
         close(fd)
-        pthread_mutex_destroy(&mutex)
+        pthread_mutex_destroy(mutex)
+        mutex.deinitialize(count: 1)
+        mutex.deallocate()
     }
 
     func setCapacity(_ value: Int) {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         capacity = max(1, value)
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
     }
 
     var count: Int {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         return items.count - head
     }
 
     /// Appends an event (loop thread). Returns true when the queue just became full and the
     /// producer should pause.
     func push(_ record: EventRecord, final: Bool) -> Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
         items.append(record)
         if final { finished = true }
         if items.count - head == 1 { signal() }
@@ -74,7 +81,7 @@ final class EventQueue: @unchecked Sendable {
     func pop(timeoutMilliseconds: Int32, into event: inout ubg_event_t, resume: () -> Void) -> Pop {
         let deadline = timeoutMilliseconds < 0 ? nil : monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
         while true {
-            pthread_mutex_lock(&mutex)
+            pthread_mutex_lock(mutex)
             if head < items.count {
                 let record = items[head]
                 head += 1
@@ -94,12 +101,12 @@ final class EventQueue: @unchecked Sendable {
                 arena?.deallocate()
                 arena = nil
                 record.fill(&event, arena: &arena)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_unlock(mutex)
                 if shouldResume { resume() }
                 return .event
             }
             let done = finished
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             if done { return .finished }
             var wait: Int32 = -1
             if let deadline {
@@ -114,10 +121,10 @@ final class EventQueue: @unchecked Sendable {
 
     /// No more events will come (the client is being freed): wakes a waiting consumer.
     func finish() {
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         finished = true
         signal()
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
     }
 
     private func signal() {

@@ -113,12 +113,12 @@ func text(_ pointer: UnsafePointer<CChar>?) -> String? {
 }
 
 final class Exit: @unchecked Sendable {
-    var semaphore = sem_t()
+    let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
     var status: Int32 = 0
-    init() { sem_init(&semaphore, 0, 0) }
+    init() { sem_init(semaphore, 0, 0) }
     func finish(_ code: Int32) {
         status = code
-        sem_post(&semaphore)
+        sem_post(semaphore)
     }
 }
 
@@ -278,6 +278,6 @@ startThread {
     _ = ubg_client_close(box.client, 1000)
 }
 
-while sem_wait(&exitSignal.semaphore) != 0 {}
+while sem_wait(exitSignal.semaphore) != 0 {}
 _ = ubg_client_free(client)
 exit(exitSignal.status)

@@ -89,6 +89,7 @@ static void test_bad_arguments_say_why(void) {
     CHECK_OK(ubg_client_get_stats(client, &stats));
     CHECK(stats.state == UBG_STATE_IDLE && stats.last_latency_us == -1 && stats.size == sizeof stats);
     ubg_event_t event;
+    event.size = sizeof event;
     CHECK_RC(ubg_client_next_event(client, 0, &event), UBG_ETIMEOUT);
     CHECK_RC(ubg_client_next_event(client, 0, NULL), UBG_EINVAL);
     int fd = -1;

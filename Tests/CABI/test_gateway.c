@@ -383,6 +383,7 @@ static void test_pull_api_and_its_fd(void) {
     CHECK_OK(ubg_client_connect(client));
     CHECK(poll(&p, 1, 5000) == 1 && (p.revents & POLLIN));
     ubg_event_t event;
+    event.size = sizeof event;
     int ready = 0, logs = 0;
     int64_t deadline = now_ms() + 5000;
     while (!ready && now_ms() < deadline) {

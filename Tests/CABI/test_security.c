@@ -117,6 +117,7 @@ static void test_a_slow_consumer_is_back_pressured_and_loses_nothing(void) {
     CHECK_OK(ubg_client_set_limits(client, 0, 0, 16));
     CHECK_OK(ubg_client_connect(client));
     ubg_event_t event;
+    event.size = sizeof event;
     int ready = 0;
     while (!ready) {
         CHECK_OK(ubg_client_next_event(client, 5000, &event));

@@ -39,6 +39,7 @@ static void *churn(void *arg) {
             else if (rc != UBG_EQUEUEFULL) w->unexpected++;
             if (i % 10 == 0) {
                 ubg_event_t event;
+    event.size = sizeof event;
                 ubg_client_next_event(client, 0, &event); /* pull mode, or UBG_ESTATE in callback mode */
                 ubg_stats_t stats;
                 stats.size = sizeof stats;

@@ -209,7 +209,37 @@ private struct Driver {
         d.open()
         d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
         d.receive(#"{"op":0,"t":"bot_connect_success"}"#)
+        #expect(d.machine.backoff.ceiling == 8000 * ms)  // not yet: the session must prove itself
+        d.receive(#"{"op":11}"#)
         #expect(d.machine.backoff.ceiling == 1000 * ms)
+    }
+
+    @Test func aGatewayThatClosesRightAfterIdentifyDoesNotResetTheBackoff() {
+        var d = Driver()
+        d.start()
+        var ceilings: [UInt64] = []
+        for _ in 0..<4 {
+            d.open()
+            d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
+            d.receive(#"{"op":0,"t":"bot_connect_success"}"#)
+            ceilings.append(d.machine.backoff.ceiling)
+            d.closed(1000)
+            d.advance(d.machine.nextDeadline! - d.now)
+        }
+        #expect(ceilings == [1000, 2000, 4000, 8000].map { $0 * ms })
+    }
+
+    @Test func aHostileHelloIntervalIsClampedNotATrap() {
+        for interval in ["100000000000000", "9223372036854775807", "1"] {
+            var d = Driver()
+            d.start()
+            d.open()
+            d.receive(#"{"op":5,"d":{"heartbeat":\#(interval)}}"#)
+            let beat = d.machine.heartbeat!.intervalNanoseconds
+            #expect(beat >= 50 * ms && beat <= 3_600_000 * ms)
+            d.advance(beat)
+            #expect(d.take().sent.last == #"{"op":10}"#)
+        }
     }
 
     @Test func sendsBeforeReadyWaitAndFlushInOrderAfterIdentify() throws {

@@ -133,7 +133,17 @@ package final class GatewayClient: @unchecked Sendable {
     package func setReadsPaused(_ paused: Bool) {
         guard machine.readsPaused != paused else { return }
         machine.readsPaused = paused
-        if paused { webSocket?.pauseReading() } else { webSocket?.resumeReading() }
+        applyReadPause()
+    }
+
+    /// Reads pause only on a ready session: a connection still opening must read its Hello and
+    /// identify answer, or the host's backlog would turn into a "no Hello" reconnect loop.
+    private func applyReadPause() {
+        if machine.readsPaused && machine.state == .ready {
+            webSocket?.pauseReading()
+        } else {
+            webSocket?.resumeReading()
+        }
     }
 
     // MARK: Loop thread
@@ -163,6 +173,7 @@ package final class GatewayClient: @unchecked Sendable {
                 emit(event)
             }
         }
+        applyReadPause()
         updateShared()
         rescheduleTimer()
     }
@@ -240,7 +251,6 @@ package final class GatewayClient: @unchecked Sendable {
 extension GatewayClient: WebSocketClientDelegate {
     package func webSocketDidOpen(_ client: WebSocketClient) {
         guard client === webSocket else { return }
-        if machine.readsPaused { client.pauseReading() }
         perform(machine.connectionOpened(now: loop.now))
     }
 
@@ -281,7 +291,9 @@ extension GatewayClient: WebSocketClientDelegate {
     }
 
     package func webSocketDidDrain(_ client: WebSocketClient) {
-        if client === webSocket { unconfirmedSends = 0 }
+        guard client === webSocket else { return }
+        unconfirmedSends = 0
+        updateShared()
     }
 
     package func webSocket(_ client: WebSocketClient, didCloseWith info: WebSocketCloseInfo) {

@@ -61,6 +61,7 @@ package struct SessionStateMachine {
     private var ending: Ending?
     private var lastGatewayErrorCode: Int?
     private var attempts: UInt64 = 0
+    private var backoffResetPending = false
     /// While the host is not keeping up, reads are paused: unread ACKs do not make a zombie.
     package var readsPaused = false
 
@@ -168,6 +169,10 @@ package struct SessionStateMachine {
                 return [.emit(.log(.debug, "heartbeat ACK without a pending heartbeat; ignored"))]
             }
             latency.record(rtt)
+            if backoffResetPending && state == .ready {
+                backoffResetPending = false
+                backoff.reset()
+            }
             return [.emit(.heartbeatAck(nanoseconds: rtt))]
         case 0:
             guard let name = envelope.t else {
@@ -175,7 +180,10 @@ package struct SessionStateMachine {
             }
             var actions: [Action] = []
             if name == "bot_connect_success" && state == .identifying {
-                backoff.reset()
+                // The backoff starts over only once this session has proved itself (its first
+                // heartbeat ACK while ready), so a gateway that accepts and then at once closes
+                // cannot drive a tight reconnect loop.
+                backoffResetPending = true
                 actions += transition(to: .ready)
                 actions.append(.emit(.log(.info, "identified")))
                 actions.append(.emit(.ready))
@@ -202,6 +210,7 @@ package struct SessionStateMachine {
         helloDeadline = nil
         let gatewayCode = lastGatewayErrorCode
         lastGatewayErrorCode = nil
+        backoffResetPending = false
 
         var error = info.error
         var code = info.code
@@ -302,6 +311,8 @@ package struct SessionStateMachine {
     // MARK: Internals
 
     package static let heartbeatPayload = Array(#"{"op":10}"#.utf8)
+    /// Longer intervals in a Hello are taken as this one (an hour).
+    package static let maxHeartbeatIntervalMilliseconds: UInt64 = 3_600_000
 
     private mutating func beginAttempt() -> [Action] {
         if attempts > 0 { reconnects += 1 }
@@ -325,7 +336,10 @@ package struct SessionStateMachine {
                 GatewayError(.invalidJSON, "Hello without a positive heartbeat interval"),
                 closeCode: CloseCode.protocolError)
         }
-        let interval = max(UInt64(milliseconds) * 1_000_000, configuration.minHeartbeatIntervalNanoseconds)
+        // Clamped both ways: a hostile Hello must neither flood the gateway with beats nor overflow
+        // the clock arithmetic; beating more often than asked is always safe.
+        let clamped = min(UInt64(milliseconds), Self.maxHeartbeatIntervalMilliseconds)
+        let interval = max(clamped * 1_000_000, configuration.minHeartbeatIntervalNanoseconds)
         var beat = Heartbeat(intervalNanoseconds: interval, now: now)
         beat.beatSent(now: now)
         heartbeat = beat

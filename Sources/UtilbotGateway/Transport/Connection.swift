@@ -51,6 +51,9 @@ package final class Connection: @unchecked Sendable {
     private var lingerNanoseconds: UInt64 = 0
     private var lingering = false
     private var readingPaused = false
+    /// Inside `write()`: a failure is then reported from a task of its own, never from within
+    /// the owner's call (which would see its own state change under it).
+    private var writing = false
 
     package init(loop: EventLoop, host: String, port: UInt16, tls: TLSContext?, attemptTimeoutNanoseconds: UInt64) {
         self.loop = loop
@@ -88,6 +91,8 @@ package final class Connection: @unchecked Sendable {
     /// Queues bytes and sends what the socket takes now.
     package func write(_ bytes: UnsafeRawBufferPointer) {
         guard stage == .open, !closeWhenFlushed else { return }
+        writing = true
+        defer { writing = false }
         if let tls {
             do {
                 try tls.write(bytes)
@@ -125,8 +130,16 @@ package final class Connection: @unchecked Sendable {
         }
         closeWhenFlushed = true
         self.lingerNanoseconds = lingerNanoseconds
+        // A peer that stopped reading must not keep the socket and its buffer forever.
+        loop.cancel(attemptTimer)
+        attemptTimer = loop.schedule(afterNanoseconds: max(lingerNanoseconds, Self.flushLimitNanoseconds)) {
+            self.close()
+        }
         flush()
     }
+
+    /// The longest a closing connection waits for its last bytes to leave.
+    static let flushLimitNanoseconds: UInt64 = 5_000_000_000
 
     /// Stops reading from the socket (TCP back-pressure on the peer) until `resumeReading()`.
     package func pauseReading() {
@@ -256,11 +269,11 @@ package final class Connection: @unchecked Sendable {
         }
     }
 
-    private func readSocket() {
+    private func readSocket(force: Bool = false) {
         // A few reads per wake-up, then back to the loop so one busy peer cannot starve others
         // (epoll is level-triggered: it reports the rest next round).
         for _ in 0..<4 {
-            guard stage == .tlsHandshake || (stage == .open && !readingPaused) else { return }
+            guard stage == .tlsHandshake || (stage == .open && (!readingPaused || force)) else { return }
             let buffer = loop.readBuffer
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
@@ -341,8 +354,7 @@ package final class Connection: @unchecked Sendable {
                     close()
                     return
                 }
-                lingering = true
-                attemptTimer = loop.schedule(afterNanoseconds: lingerNanoseconds) { self.close() }
+                lingering = true  // the timer armed by closeAfterFlush ends the wait for the peer
             }
         } else if outgoingOffset >= 1 << 16 && outgoingOffset * 2 >= outgoing.count {
             outgoing.removeSubrange(0..<outgoingOffset)
@@ -374,7 +386,11 @@ package final class Connection: @unchecked Sendable {
         guard stage != .closed else { return }
         stage = .closed
         release()
-        delegate?.connection(self, didCloseWith: error)
+        if writing {
+            loop.execute { self.delegate?.connection(self, didCloseWith: error) }
+        } else {
+            delegate?.connection(self, didCloseWith: error)
+        }
     }
 
     private func release() {

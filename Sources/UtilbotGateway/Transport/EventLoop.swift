@@ -22,7 +22,13 @@ package final class EventLoop: @unchecked Sendable {
 
     private let epollFD: Int32
     private let wakeFD: Int32
-    private let queue = Locked<[@Sendable () -> Void]>([])
+    private struct Queue {
+        var tasks: [@Sendable () -> Void] = []
+        /// Set once the loop thread has run its last task.
+        var finished = false
+    }
+
+    private let queue = Locked(Queue())
     private let stopping = Atomic<Bool>(false)
     private let threadToken = Atomic<UInt>(0)
     private var thread: pthread_t?
@@ -104,9 +110,16 @@ package final class EventLoop: @unchecked Sendable {
 
     /// Queues `task` to run on the loop thread. Any thread may call this.
     package func execute(_ task: @escaping @Sendable () -> Void) {
-        let wasEmpty = queue.withLock { tasks in
-            tasks.append(task)
-            return tasks.count == 1
+        let queued: Bool? = queue.withLock { state in
+            guard !state.finished else { return nil }
+            state.tasks.append(task)
+            return state.tasks.count == 1
+        }
+        guard let wasEmpty = queued else {
+            // The loop has ended: nothing runs concurrently with it any more, so the task runs
+            // here rather than never (a thread waiting on it must not wait forever).
+            task()
+            return
         }
         if wasEmpty { wake() }
     }
@@ -187,13 +200,24 @@ package final class EventLoop: @unchecked Sendable {
             runExpiredTimers()
         }
         runQueuedTasks()
+        let late = queue.withLock { state in
+            state.finished = true
+            defer { state.tasks.removeAll() }
+            return state.tasks
+        }
+        for task in late { task() }
+        // Whatever is still registered (a connection lingering for its peer's FIN, a timer)
+        // would keep itself and this loop alive through its closure: let go of it all, which
+        // closes the sockets.
+        handlers.removeAll()
+        timerActions.removeAll()
         threadToken.store(0, ordering: .releasing)
     }
 
     private func runQueuedTasks() {
-        let tasks = queue.withLock { tasks -> [@Sendable () -> Void] in
-            let taken = tasks
-            tasks.removeAll()
+        let tasks = queue.withLock { state -> [@Sendable () -> Void] in
+            let taken = state.tasks
+            state.tasks.removeAll()
             return taken
         }
         for task in tasks { task() }

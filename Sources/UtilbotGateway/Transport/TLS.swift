@@ -69,8 +69,13 @@ package final class TLSSession {
     }
 
     package init(context: TLSContext, host: String) throws(GatewayError) {
-        guard let ssl = SSL_new(context.context), let rbio = BIO_new(BIO_s_mem()), let wbio = BIO_new(BIO_s_mem())
-        else {
+        let ssl = SSL_new(context.context)
+        let rbio = BIO_new(BIO_s_mem())
+        let wbio = BIO_new(BIO_s_mem())
+        guard let ssl, let rbio, let wbio else {
+            if let ssl { SSL_free(ssl) }
+            if let rbio { BIO_free(rbio) }
+            if let wbio { BIO_free(wbio) }
             throw GatewayError(.tls, "could not create a TLS session: \(TLSError.drain())")
         }
         self.ssl = ssl

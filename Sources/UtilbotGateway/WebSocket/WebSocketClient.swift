@@ -30,6 +30,7 @@ package final class WebSocketClient: @unchecked Sendable {
     private var openTimer: EventLoop.TimerID?
     private var closeTimer: EventLoop.TimerID?
     private var closeReported = false
+    private var readingPaused = false
 
     /// `tlsContext` is required for wss URLs; contexts may be shared between clients.
     package init(loop: EventLoop, url: WebSocketURL, options: WebSocketOptions, tlsContext: TLSContext?) {
@@ -69,15 +70,13 @@ package final class WebSocketClient: @unchecked Sendable {
     @discardableResult
     package func send(text: UnsafeRawBufferPointer) -> Bool {
         guard state == .open, protocolState.send(text: text) else { return false }
-        flush()
-        return true
+        return flush()
     }
 
     @discardableResult
     package func send(binary: UnsafeRawBufferPointer) -> Bool {
         guard state == .open, protocolState.send(binary: binary) else { return false }
-        flush()
-        return true
+        return flush()
     }
 
     @discardableResult
@@ -146,15 +145,29 @@ package final class WebSocketClient: @unchecked Sendable {
     }
 
     /// Back-pressure: stop (and resume) reading from the server.
-    package func pauseReading() { connection?.pauseReading() }
-    package func resumeReading() { connection?.resumeReading() }
+    package func pauseReading() {
+        guard !readingPaused else { return }
+        readingPaused = true
+        connection?.pauseReading()
+    }
+
+    package func resumeReading() {
+        guard readingPaused else { return }
+        readingPaused = false
+        connection?.resumeReading()
+    }
 
     // MARK: Internals
 
-    private func flush() {
-        guard !protocolState.output.isEmpty, let connection else { return }
+    /// Hands the protocol's output to the connection; false when the connection failed doing so
+    /// (it reports why from a task of its own).
+    @discardableResult
+    private func flush() -> Bool {
+        guard let connection else { return false }
+        guard !protocolState.output.isEmpty else { return true }
         connection.write(protocolState.output)
         protocolState.output.removeAll(keepingCapacity: protocolState.output.capacity <= 1 << 16)
+        return connection.stage == .open
     }
 
     private func openTimedOut() {

@@ -73,8 +73,11 @@ class Client:
         self._handle: int | None = handle.value
         self._finalizer = weakref.finalize(self, _free, handle.value)
         self._lib = library
-        self._pull_lock = threading.Lock()
+        # Held while pulling and while freeing: a free never pulls the event storage from under
+        # a thread that is reading it. Reentrant, as a handler may free its own client.
+        self._pull_lock = threading.RLock()
         self._event = CEvent()
+        self._event.size = ctypes.sizeof(CEvent)
         self._finished = False
         self._connected = False
         self._handlers: dict[Any, list[Handler]] = defaultdict(list)
@@ -125,10 +128,13 @@ class Client:
     def free(self) -> None:
         """Releases the client at once (its connection is dropped). Idempotent; also done when
         the object is garbage-collected or the interpreter exits."""
-        if self._handle is not None:
-            self._handle = None
-            self._finished = True
-            self._finalizer()
+        if self._handle is None:
+            return
+        self._finished = True  # a puller stops at its next slice (at most 0.1 s) and lets go
+        with self._pull_lock:
+            if self._handle is not None:
+                self._handle = None
+                self._finalizer()
 
     # Commands
 
