@@ -135,6 +135,27 @@ import UtilbotGateway
         let bytes = Array("HTTP/1.1 101 x\r\nX-Filler: \(String(repeating: "a", count: 2000))".utf8)
         #expect(refusal(bytes, &h)?.message.contains("exceed 1024 bytes") == true)
     }
+
+    /// Found by fuzz/FuzzHandshake: a head of exactly the limit was accepted in one read but refused when
+    /// the read boundary fell inside its terminating blank line.
+    @Test(arguments: 0...4)
+    func headOfExactlyTheLimitIsAcceptedHoweverTheBlankLineIsSplit(cut: Int) throws {
+        let probe = Handshake(url: url, key: "dGhlIHNhbXBsZSBub25jZQ==")
+        let bytes = response(probe) + [0x81, 0x00]
+        let headSize = bytes.count - 2 - 4  // without the frame and the blank line
+        var h = Handshake(url: url, key: probe.key, maxHeaderSize: headSize)
+        let split = headSize + cut
+        #expect(try h.receive(Array(bytes[..<split])) == (cut == 4 ? [UInt8]() : nil))
+        if cut < 4 {
+            #expect(try h.receive(Array(bytes[split...])) == [0x81, 0x00])
+        }
+        var tooSmall = Handshake(url: url, key: probe.key, maxHeaderSize: headSize - 1)
+        var error = refusal(Array(bytes[..<split]), &tooSmall)
+        if error == nil {
+            error = refusal(Array(bytes[split...]), &tooSmall)
+        }
+        #expect(error?.message.contains("exceed \(headSize - 1) bytes") == true)
+    }
 }
 
 @Suite struct WebSocketURLTests {

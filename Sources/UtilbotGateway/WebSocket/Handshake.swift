@@ -53,7 +53,10 @@ package struct Handshake {
             if status == nil, let lineEnd = Self.find([13, 10], in: buffer, from: 0) {
                 status = Self.parseStatusLine(buffer[..<lineEnd])
             }
-            if buffer.count > maxHeaderSize {
+            // The limit applies to the head without its blank line, which may still complete with up
+            // to 3 more bytes: refuse only once the head can no longer end within the limit, so that
+            // the verdict does not depend on how the answer is split into reads.
+            if buffer.count > maxHeaderSize + 3 {
                 throw GatewayError(.handshake, "handshake response headers exceed \(maxHeaderSize) bytes")
             }
             return nil
