@@ -34,6 +34,9 @@ is parsed for parameters, see below):
                         close frame
     /bad-close-code     a correct session; `after` ms after identify, a close frame with the
                         invalid code `code` (default 1005; 999, 1006, 1015, 5000 are also invalid)
+    /close-then-hold    a correct session; `after` ms after identify, a valid close frame (code
+                        `code`, default 4006, reason "close then hold"); then it never answers nor
+                        closes the TCP connection: it reads (and counts) until the client goes
     /ping-flood         a correct session; after identify, pings as fast as the client takes
                         them (batches of `batch`, about 10,000 a second) for `secs` seconds,
                         still ACKing heartbeats and counting pongs
@@ -450,6 +453,13 @@ async def b_bad_close_code(c: Conn) -> None:
     await session_then(c, bad_close)
 
 
+async def b_close_then_hold(c: Conn) -> None:
+    async def close_and_hold() -> None:
+        await c.write(frame(0x8, struct.pack("!H", c.param("code", 4006)) + b"close then hold"))
+
+    await session_then(c, close_and_hold)
+
+
 async def b_ping_flood(c: Conn) -> None:
     assert c.stats is not None
     await c.upgrade()
@@ -490,6 +500,7 @@ BEHAVIOURS = {
     "/huge-headers": b_huge_headers,
     "/no-close-frame": b_no_close_frame,
     "/bad-close-code": b_bad_close_code,
+    "/close-then-hold": b_close_then_hold,
     "/ping-flood": b_ping_flood,
     "/ignore-close": b_ignore_close,
 }

@@ -290,6 +290,20 @@ def test_bad_close_code(server: FaultServer, code: int) -> None:
     assert 1002 in counts["close_codes"]
 
 
+def test_close_then_hold(server: FaultServer) -> None:
+    c = Raw(server.info["port"], "/close-then-hold?after=100")
+    c.upgrade()
+    c.identify()
+    frames = [c.frame() for _ in range(3)]
+    assert frames[-1] == (8, struct.pack("!H", 4006) + b"close then hold")
+    c.send(8, struct.pack("!H", 4006))
+    assert c.silent_for(0.5)  # no answer, no FIN
+    assert server.count("/close-then-hold")["open"] == 1
+    c.close()
+    counts = server.wait_count("/close-then-hold", "open", 0)
+    assert counts["close_codes"] == [4006] and counts["open"] == 0
+
+
 def test_ping_flood(server: FaultServer) -> None:
     c = Raw(server.info["port"], "/ping-flood?secs=1")
     c.upgrade()
