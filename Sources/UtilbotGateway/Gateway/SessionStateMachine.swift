@@ -225,7 +225,9 @@ package struct SessionStateMachine {
             var actions = transition(to: .closed)
             actions.insert(
                 .emit(
-                    .closed(code: code, reason: info.reason, reconnect: false, error: nil, httpStatus: info.httpStatus)),
+                    .closed(
+                        code: code, reason: info.reason, reconnect: false, error: info.error,
+                        httpStatus: info.httpStatus)),
                 at: 0)
             return actions + failQueued("the client was closed")
         case nil:

@@ -30,6 +30,9 @@ package final class WebSocketClient: @unchecked Sendable {
     private var openTimer: EventLoop.TimerID?
     private var closeTimer: EventLoop.TimerID?
     private var closeReported = false
+    /// The connection after the close was reported: it may linger a moment for the server's
+    /// FIN (RFC 6455 §7.1.1) or for its last bytes to leave; `terminate()` cuts that short.
+    private weak var retiredConnection: Connection?
     private var readingPaused = false
 
     /// `tlsContext` is required for wss URLs; contexts may be shared between clients.
@@ -144,6 +147,16 @@ package final class WebSocketClient: @unchecked Sendable {
         }
     }
 
+    /// Whether the socket is still open after the close was reported.
+    package var isLingering: Bool { retiredConnection.map { $0.stage != .closed } ?? false }
+
+    /// Closes the socket now, also one that lingers after the close was reported.
+    package func terminate() {
+        abort()
+        retiredConnection?.close()
+        connection?.close()
+    }
+
     /// Back-pressure: stop (and resume) reading from the server.
     package func pauseReading() {
         guard !readingPaused else { return }
@@ -209,6 +222,7 @@ package final class WebSocketClient: @unchecked Sendable {
         openTimer = nil
         closeTimer = nil
         connection?.delegate = nil
+        retiredConnection = connection
         connection = nil
         protocolState.abort()
         delegate?.webSocket(
