@@ -186,4 +186,26 @@ import UtilbotGateway
     func rejectsBadURLs(text: String) {
         #expect(throws: GatewayError.self) { try WebSocketURL(parsing: text) }
     }
+
+    /// Found by fuzz/FuzzURL: URLs within the 8192-byte limit whose description is longer (a query
+    /// without a path gains a "/", a lowercased host can grow) were accepted, but their description
+    /// was refused. Such URLs are refused now; URLs already in normal form keep the whole limit.
+    private static let nearTheLimit: [String: (text: String, accepted: Bool)] = [
+        "query without a path": ("ws://h?" + String(repeating: "a", count: 8185), false),
+        "host that grows when lowercased": ("ws://" + String(repeating: "\u{23A}", count: 4093) + "/", false),
+        "normal form at the limit": ("ws://h/?" + String(repeating: "a", count: 8184), true),
+        "default port and capitals": ("WSS://H:443?" + String(repeating: "a", count: 8180), true),
+    ]
+
+    @Test(arguments: nearTheLimit.keys.sorted())
+    func descriptionOfAnAcceptedURLParsesBack(name: String) throws {
+        let (text, accepted) = Self.nearTheLimit[name]!
+        #expect(text.utf8.count == 8192)
+        guard accepted else {
+            #expect(throws: GatewayError.self) { try WebSocketURL(parsing: text) }
+            return
+        }
+        let url = try WebSocketURL(parsing: text)
+        #expect(try WebSocketURL(parsing: url.description) == url)
+    }
 }

@@ -80,5 +80,8 @@ package struct WebSocketURL: Equatable, Sendable, CustomStringConvertible {
         } else {
             port = secure ? 443 : 80
         }
+        // The limit also holds for the URL as printed ("?" gains a "/", lowercasing can lengthen the
+        // host), so that `description` always parses back.
+        guard description.utf8.count <= 8192 else { throw bad("longer than 8192 bytes once normalized") }
     }
 }
