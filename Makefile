@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)/bindings/python
 export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
 .PHONY: all bootstrap build release wheel header check-header check-symbols examples demo \
-	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python soak lint format clean
+	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python soak fuzz lint format clean
 
 all: build
 
@@ -69,6 +69,11 @@ test-c: .build/cabi-tests
 	env -u LD_LIBRARY_PATH .build/cabi-tests
 	env -u LD_LIBRARY_PATH .build/cabi-tests soak
 
+## libFuzzer on every parser that reads network bytes, FUZZ_SECONDS each (default 60); fails on
+## any crash, leaving the input in .build-fuzz/crashes/. `make test` runs it.
+fuzz: bootstrap
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/fuzz.sh
+
 ## The soak at full length: 200 clients, 10 minutes, random faults (the short form is in test-c).
 soak: .build/cabi-tests
 	UBG_SOAK_SECONDS=$${UBG_SOAK_SECONDS:-600} .build/cabi-tests soak
@@ -104,9 +109,10 @@ test-python: bootstrap release wheel
 	$(PYTHON) -m pytest -q Tests/Peers Tests/CLI bindings/python/tests
 
 ## Every test: lint, Swift unit and integration tests, header and symbol checks, C end-to-end
-## tests (plain, under valgrind, AddressSanitizer and ThreadSanitizer), the Python tests, the demo.
+## tests (plain, under valgrind, AddressSanitizer and ThreadSanitizer; the fault matrix; a short soak),
+## the Python tests, the fuzzers (a minute each), the demo.
 test: bootstrap lint test-swift check-header check-symbols test-c test-c-valgrind test-c-asan test-c-tsan \
-	test-python demo
+	test-python fuzz demo
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift examples

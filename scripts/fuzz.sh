@@ -3,13 +3,13 @@
 #
 #   scripts/fuzz.sh [--build-only] [TARGET ...]
 #
-# TARGET is a file name under fuzz/ without .swift (FuzzHandshake) or its short name (handshake);
+# TARGET is a file name under Tests/Fuzz/ without .swift (FuzzHandshake) or its short name (handshake);
 # no TARGET means all of them. Each target is built, then run for FUZZ_SECONDS seconds (default 60) on a
-# working copy of its seed corpus (fuzz/corpus/<target>/ copied to .build-fuzz/corpus/<target>/, which
+# working copy of its seed corpus (Tests/Fuzz/corpus/<target>/ copied to .build-Tests/Fuzz/corpus/<target>/, which
 # keeps what earlier runs found; FUZZ_FRESH=1 starts from the seeds only). FUZZ_ARGS adds libFuzzer
 # options. A crash, a hang (> 10 s for one input) or running out of memory (> 2048 MB) fails the run; the
-# input that caused it is left in .build-fuzz/crashes/<target>/ and the log in .build-fuzz/logs/<target>.log.
-# Replay one input with `SWIFT_BACKTRACE=enable=no .build-fuzz/bin/<target> FILE`.
+# input that caused it is left in .build-Tests/Fuzz/crashes/<target>/ and the log in .build-Tests/Fuzz/logs/<target>.log.
+# Replay one input with `SWIFT_BACKTRACE=enable=no .build-Tests/Fuzz/bin/<target> FILE`.
 #
 # Needs only the Swift toolchain (swiftc with libFuzzer), libssl-dev and zlib1g-dev.
 set -euo pipefail
@@ -121,10 +121,10 @@ build_library() {
 
 build_target() {
     local target=$1
-    [[ -f fuzz/$target.swift ]] || die "fuzz/$target.swift is missing"
+    [[ -f Tests/Fuzz/$target.swift ]] || die "Tests/Fuzz/$target.swift is missing"
     echo "fuzz.sh: building $target"
     if ! swiftc "${SWIFT_FLAGS[@]}" -module-name "$target" -I "$OUT/lib" \
-        "fuzz/$target.swift" fuzz/Support/*.swift -L "$OUT/lib" -lUtilbotGateway -o "$OUT/bin/$target.tmp"; then
+        "Tests/Fuzz/$target.swift" Tests/Fuzz/Support/*.swift -L "$OUT/lib" -lUtilbotGateway -o "$OUT/bin/$target.tmp"; then
         die "BUILD FAILED: $target (see the compiler output above)"
     fi
     mv -f "$OUT/bin/$target.tmp" "$OUT/bin/$target"
@@ -145,7 +145,7 @@ SUMMARY=()
 for entry in "${SELECTED[@]}"; do
     target=${entry%% *}
     max_len=${entry##* }
-    seeds=fuzz/corpus/$target
+    seeds=Tests/Fuzz/corpus/$target
     corpus=$OUT/corpus/$target
     crashes=$OUT/crashes/$target
     log=$OUT/logs/$target.log

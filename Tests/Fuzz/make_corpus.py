@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of the fuzz targets to fuzz/corpus/<target>/ (run from anywhere).
+"""Writes the seed corpora of the fuzz targets to Tests/Fuzz/corpus/<target>/ (run from anywhere).
 
 The files are committed; rerun this after changing it (it replaces the corpus directories). Each target's
-input layout is described at the top of its fuzz/<target>.swift file.
+input layout is described at the top of its Tests/Fuzz/<target>.swift file.
 """
 
 import base64
