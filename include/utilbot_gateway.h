@@ -264,7 +264,8 @@ UBG_API ubg_result_t ubg_client_set_tls_ca(ubg_client_t client, const char * ca_
 UBG_API ubg_result_t ubg_client_set_tls_insecure_skip_verify(ubg_client_t client, int32_t insecure);
 
 /// Sets the reconnect backoff: the n-th delay is uniform in [0, min(max_ms, base_ms * 2^n)]
-/// (exponential backoff with full jitter), reset after each successful identify. Defaults:
+/// (exponential backoff with full jitter), reset once a session proves itself (its first
+/// heartbeat ACK after identify), so a gateway that accepts and then closes gets no storm. Defaults:
 /// 1000 and 60000 ms.
 /// - Returns UBG_OK, UBG_EINVAL (base_ms 0 or above max_ms), UBG_ESTATE, UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().

@@ -172,7 +172,8 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 }
 
 /// Sets the reconnect backoff: the n-th delay is uniform in [0, min(max_ms, base_ms * 2^n)]
-/// (exponential backoff with full jitter), reset after each successful identify. Defaults:
+/// (exponential backoff with full jitter), reset once a session proves itself (its first
+/// heartbeat ACK after identify), so a gateway that accepts and then closes gets no storm. Defaults:
 /// 1000 and 60000 ms.
 ///
 /// - Returns UBG_OK, UBG_EINVAL (base_ms 0 or above max_ms), UBG_ESTATE, UBG_EHANDLE.

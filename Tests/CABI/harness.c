@@ -1,6 +1,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -69,6 +70,15 @@ static int json_string(const char *json, const char *key, char *out, size_t size
     return 1;
 }
 
+/* Waits up to `seconds` for a line from the dev gateway: a silent gateway fails the test with a
+ * message instead of running into the test's deadline. */
+static void expect_line(FILE *out, int seconds, const char *what) {
+    struct pollfd p = {fileno(out), POLLIN, 0};
+    /* stdio may already hold the line in its buffer. */
+    if (out->_IO_read_ptr < out->_IO_read_end) return;
+    CHECK_MSG(poll(&p, 1, seconds * 1000) == 1, "the dev gateway said nothing within %d s (%s)", seconds, what);
+}
+
 void devserver_start(devserver *s, const char *args) {
     memset(s, 0, sizeof *s);
     const char *python = getenv("UBG_PYTHON");
@@ -92,6 +102,7 @@ void devserver_start(devserver *s, const char *args) {
     s->in = fdopen(to_child[1], "w");
     s->out = fdopen(from_child[0], "r");
     char line[2048];
+    expect_line(s->out, 20, command);
     CHECK_MSG(fgets(line, sizeof line, s->out) != NULL, "the dev gateway printed nothing (%s)", command);
     CHECK_MSG(json_string(line, "url", s->url, sizeof s->url), "no url in %s", line);
     json_string(line, "ca", s->ca, sizeof s->ca);
@@ -105,6 +116,7 @@ char *devserver_command(devserver *s, const char *command) {
     fflush(s->in);
     size_t size = 1 << 20;
     char *line = malloc(size);
+    expect_line(s->out, 15, command);
     CHECK_MSG(fgets(line, (int)size, s->out) != NULL, "no answer to %s", command);
     return line;
 }
