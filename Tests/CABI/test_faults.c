@@ -40,11 +40,13 @@
  * | oversized headers (100 KB in a 101) | CLOSED 1006 local, UBG_EHANDSHAKE, "exceed 16384 bytes", at    | yes, 3..15  |
  * |                                     | once                                                           |             |
  * | upgrade refused with HTTP 503       | CLOSED 1006 local, UBG_EHANDSHAKE, http_status 503, "HTTP 503" | yes, 3..15  |
- * | close without a close frame (FIN    | READY, then CLOSED 1006 local, "without a close frame",        | yes, 2..10  |
- * |   after a good session)             | UBG_ECLOSED                                                    | in 2.5 s    |
+ * | close without a close frame (FIN    | READY, then CLOSED 1006 local, UBG_EPROTOCOL (the server broke | yes, 2..10  |
+ * |   after a good session)             | the closing handshake; not UBG_ECLOSED, which means the host   | in 2.5 s    |
+ * |                                     | closed the client), "without a close frame"                    |             |
  * | close frame with an invalid code    | READY, then CLOSED 1002 local, UBG_EPROTOCOL, "invalid code    | yes, 2..10  |
- * |   (1005, 999)                       | 1005"; our close frame to the server carries 1002              |             |
- * | valid close 4006, then the server    | READY, then CLOSED 4006 (local 0, UBG_OK, the reason "close    | yes, 2..10  |
+ * |   (1005; 999)                       | 1005"; our close frame to the server carries 1002;             |             |
+ * |                                     | ubg_client_free() closes every connection at once              |             |
+ * | valid close 4006, then the server   | READY, then CLOSED 4006 (local 0, UBG_OK, the reason "close    | yes, 2..10  |
  * |   never closes TCP                  | then hold"); our close frame echoes 4006; ubg_client_free()    |             |
  * |                                     | closes every connection at once (none lingers for the close    |             |
  * |                                     | timeout)                                                       |             |
@@ -52,12 +54,13 @@
  * |                                     | ACKed, a send during the flood is delivered                    |             |
  * | never answers our close             | ubg_client_close(1000): close frame 1000 reaches the server;   | no          |
  * |   (ubg_client_close)                | CLOSED (reconnect 0) then STATE CLOSED within close_ms (1000)  |             |
- * |                                     | + 500 ms, not before; CLOSED 1006 local, UBG_ETIMEOUT, "did    |             |
+ * |                                     | + 400 ms, not before; CLOSED 1006 local, UBG_ETIMEOUT, "did    |             |
  * |                                     | not answer" (the handshake did not complete, RFC 6455 7.1.5)   |             |
  * | never sends Hello (101, then        | CLOSED local, UBG_ETIMEOUT, "no Hello within 500 ms"           | yes, 2..5   |
  * |   nothing)                          |                                                                | in 2.5 s    |
  *
- * Set UBG_FAULTS_VERBOSE=1 to print the first CLOSED event of every row.
+ * Timing bounds get 400 ms of slack (3 s under valgrind). Set UBG_FAULTS_VERBOSE=1 to print the
+ * first CLOSED event of every row and the fault server's log.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -77,13 +80,13 @@ extern char **environ;
 
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_CAP_MS 800
-/* Slack on every timing bound: loop latency, a loaded 2-core machine; four times more under
- * valgrind (`make test-c-valgrind` runs this suite too), where a TLS handshake alone takes ~1 s. */
+/* Slack on every timing bound: loop latency, a loaded 2-core machine; more under valgrind
+ * (`make test-c-valgrind` runs this suite too), where the first TLS handshake takes 1-2.5 s. */
 static int under_valgrind(void) {
     const char *preload = getenv("LD_PRELOAD");
     return preload && strstr(preload, "vgpreload") != NULL;
 }
-#define SLACK_MS (under_valgrind() ? 1600 : 400)
+#define SLACK_MS (under_valgrind() ? 3000 : 400)
 
 /* ------------------------------------------------------------------------------------------ */
 /* The fault server (Tests/Peers/fault_server.py) */
@@ -369,6 +372,30 @@ static ubg_client_t fault_client(ubg_loop_t loop, const char *url, const char *c
     return client;
 }
 
+/* Every test body runs on a fresh thread, never on the main thread of the forked test process.
+ * The statically linked Swift runtime caches each thread's kernel thread id in thread-local
+ * storage (swift::threading_impl::linux::ulock_get_tid) and uses it as the owner of its PI futex
+ * locks. The runner's fork() gives the child's main thread the parent's cached id, so the first
+ * time that thread and the library's loop thread contend for a runtime lock (e.g. both
+ * instantiating generic metadata at once), both spin forever in FUTEX_LOCK_PI/UNLOCK_PI errors:
+ * about 1 forked child in 500 hangs (reported to the lead; see the fault-matrix report). A new
+ * thread has a fresh cache. */
+typedef struct {
+    void (*fn)(void);
+} body;
+
+static void *run_body(void *arg) {
+    ((const body *)arg)->fn();
+    return NULL;
+}
+
+static void on_fresh_thread(void (*fn)(void)) {
+    body b = {fn};
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, run_body, &b) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
+}
+
 /* Attempts in [lo, hi]; no FATAL; every CLOSED says it reconnects; after every reconnecting
  * CLOSED the next attempt (STATE CONNECTING) starts within the backoff cap. */
 static void check_reconnect_policy(const char *row, frec *r, long attempts, int lo, int hi) {
@@ -457,7 +484,7 @@ static void check_first_closed(const fault_case *fc, const fev *closed) {
                   fc->words[i]);
 }
 
-static void run_fault(const fault_case *fc) {
+static void run_fault_here(const fault_case *fc) {
     fault_server s = {0};
     int served = fc->target == PLAIN || fc->target == TLS_GARBAGE || fc->target == TLS_WRONG_HOST;
     if (served) fs_start(&s);
@@ -539,23 +566,39 @@ static void run_fault(const fault_case *fc) {
 
     CHECK_OK(ubg_client_free(client));
     if (served) {
-        long before = fs_count(&s, counted, "connections");
         int gone = fs_wait_gone(&s, counted, 1600 + SLACK_MS);
         if (gone < 0) {
             long open = fs_count(&s, counted, "open");
             test_fail(__FILE__, __LINE__,
                       "[%s] %ld of %ld connections are still open %d ms after ubg_client_free, which must close "
                       "them at once (%d more file descriptors than before the client)",
-                      fc->row, open, before, 1600 + SLACK_MS, count_fds() - fds_before);
+                      fc->row, open, fs_count(&s, counted, "connections"), 1600 + SLACK_MS,
+                      count_fds() - fds_before);
         }
-        sleep_ms(2 * BACKOFF_BASE_MS);
+        /* An attempt whose request left before the free may reach the server's count a little
+         * later: let it settle, then no new attempt may come for longer than any backoff delay. */
+        sleep_ms(300);
+        long before = fs_count(&s, counted, "connections");
+        sleep_ms(BACKOFF_CAP_MS + 200);
         long later = fs_count(&s, counted, "connections");
-        CHECK_MSG(later == before, "[%s] %ld connection attempts after ubg_client_free", fc->row, later - before);
+        CHECK_MSG(later == before, "[%s] %ld connection attempts more than 300 ms after ubg_client_free", fc->row,
+                  later - before);
     }
     check_no_fd_leak(fds_before);
     CHECK_OK(ubg_loop_free(loop));
     fs_stop(&s);
     frec_destroy(&r);
+}
+
+static void *run_fault_thread(void *arg) {
+    run_fault_here(arg);
+    return NULL;
+}
+
+static void run_fault(const fault_case *fc) {
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, run_fault_thread, (void *)fc) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -617,14 +660,14 @@ static void test_one_byte_per_second_101(void) {
 
 static void test_tls_handshake_not_tls(void) {
     fault_case fc = {.row = "TLS not TLS", .target = TLS_GARBAGE, .result = UBG_ETLS, .code = 1006,
-                     .words = {"TLS", "handshake"}, .connect_ms = 3000, .first_within_ms = 500, .window_ms = 2000,
+                     .words = {"TLS", "handshake"}, .connect_ms = 5000, .first_within_ms = 500, .window_ms = 2000,
                      .min_attempts = 3, .max_attempts = 15};
     run_fault(&fc);
 }
 
 static void test_tls_certificate_for_another_name(void) {
     fault_case fc = {.row = "TLS wrong name", .target = TLS_WRONG_HOST, .result = UBG_ETLS, .code = 1006,
-                     .words = {"certificate verification failed", "hostname mismatch"}, .connect_ms = 3000,
+                     .words = {"certificate verification failed", "hostname mismatch"}, .connect_ms = 5000,
                      .first_within_ms = 500, .window_ms = 2000, .min_attempts = 3, .max_attempts = 15};
     run_fault(&fc);
 }
@@ -669,7 +712,7 @@ static void test_close_without_close_frame(void) {
      * UBG_ECLOSED ("the client is closed"): the server broke the closing handshake. Checked below
      * by the result field; EPROTOCOL is what the matrix expects. */
     fault_case fc = {.row = "no close frame", .target = PLAIN, .path = "/no-close-frame?hb=1000&after=300",
-                     .result = UBG_ECLOSED, .code = 1006, .words = {"without a close frame"}, .connect_ms = 3000,
+                     .result = UBG_EPROTOCOL, .code = 1006, .words = {"without a close frame"}, .connect_ms = 3000,
                      .hello_ms = 3000, .ready_first = 1, .first_within_ms = 800, .at_least_ms = 250,
                      .window_ms = 2500, .min_attempts = 2, .max_attempts = 10};
     run_fault(&fc);
@@ -711,7 +754,7 @@ static void test_never_sends_hello(void) {
     run_fault(&fc);
 }
 
-static void test_ping_flood(void) {
+static void ping_flood(void) {
     fault_server s;
     fs_start(&s);
     char url[512];
@@ -764,7 +807,7 @@ static void test_ping_flood(void) {
     frec_destroy(&r);
 }
 
-static void test_never_answers_our_close(void) {
+static void never_answers_our_close(void) {
     enum { CLOSE_MS = 1000 };
     fault_server s;
     fs_start(&s);
@@ -818,6 +861,9 @@ static void test_never_answers_our_close(void) {
     fs_stop(&s);
     frec_destroy(&r);
 }
+
+static void test_ping_flood(void) { on_fresh_thread(ping_flood); }
+static void test_never_answers_our_close(void) { on_fresh_thread(never_answers_our_close); }
 
 const test_case fault_tests[] = {
     {"fault: connection refused", test_connection_refused, 15},

@@ -152,7 +152,7 @@ struct WebSocketClientIntegrationTests {
         let harness = try open("/drop")
         let info = try harness.nextClose()
         #expect(info.code == 1006)
-        #expect(info.error?.code == .closed)
+        #expect(info.error?.code == .protocolViolation)
     }
 
     @Test func unansweredCloseTimesOut() throws {

@@ -278,7 +278,9 @@ extension WebSocketClient: ConnectionDelegate {
             reported =
                 error ?? GatewayError(.handshake, "the server closed the connection before answering the upgrade")
         case .open, .closing:
-            reported = error ?? GatewayError(.closed, "the server closed the connection without a close frame")
+            // RFC 6455 §7.1.5: no close frame means 1006; the server broke the closing handshake.
+            reported =
+                error ?? GatewayError(.protocolViolation, "the server closed the connection without a close frame")
         case .idle, .closed:
             return
         }
