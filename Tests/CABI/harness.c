@@ -150,9 +150,10 @@ void recorder_init(recorder *r) {
 
 void recorder_destroy(recorder *r) {
     for (size_t i = 0; i < r->count; i++) {
-        free(r->events[i].name);
-        free(r->events[i].data);
-        free(r->events[i].message);
+        free(r->events[i]->name);
+        free(r->events[i]->data);
+        free(r->events[i]->message);
+        free(r->events[i]);
     }
     free(r->events);
     pthread_mutex_destroy(&r->lock);
@@ -169,7 +170,8 @@ void recorder_callback(ubg_client_t client, const ubg_event_t *event, void *user
         r->capacity = r->capacity ? r->capacity * 2 : 64;
         r->events = realloc(r->events, r->capacity * sizeof *r->events);
     }
-    recorded_event *e = &r->events[r->count++];
+    recorded_event *e = calloc(1, sizeof *e);
+    r->events[r->count++] = e;
     e->type = event->type;
     e->name = copy(event->name);
     e->data = copy(event->data);
@@ -194,8 +196,8 @@ const recorded_event *wait_event(recorder *r, ubg_event_type_t type, const char 
     pthread_mutex_lock(&r->lock);
     for (;;) {
         for (; r->cursor < r->count; r->cursor++) {
-            if (matches(&r->events[r->cursor], type, name)) {
-                const recorded_event *found = &r->events[r->cursor++];
+            if (matches(r->events[r->cursor], type, name)) {
+                const recorded_event *found = r->events[r->cursor++];
                 pthread_mutex_unlock(&r->lock);
                 return found;
             }
@@ -219,7 +221,7 @@ const recorded_event *wait_event(recorder *r, ubg_event_type_t type, const char 
 size_t count_events(recorder *r, ubg_event_type_t type, const char *name) {
     pthread_mutex_lock(&r->lock);
     size_t n = 0;
-    for (size_t i = 0; i < r->count; i++) n += matches(&r->events[i], type, name);
+    for (size_t i = 0; i < r->count; i++) n += matches(r->events[i], type, name);
     pthread_mutex_unlock(&r->lock);
     return n;
 }

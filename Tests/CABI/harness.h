@@ -66,7 +66,7 @@ typedef struct {
 typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    recorded_event *events;
+    recorded_event **events; /* each event is allocated once: pointers handed out stay valid */
     size_t count;
     size_t capacity;
     size_t cursor; /* next event wait_event looks at */

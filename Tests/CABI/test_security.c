@@ -12,7 +12,7 @@ static int contains_key(const char *text) { return text && strstr(text, KEY) != 
 static void scan_events(recorder *r) {
     pthread_mutex_lock(&r->lock);
     for (size_t i = 0; i < r->count; i++) {
-        recorded_event *e = &r->events[i];
+        recorded_event *e = r->events[i];
         CHECK_MSG(!contains_key(e->message) && !contains_key(e->data) && !contains_key(e->name),
                   "the key appears in event %zu: %s", i, e->message ? e->message : e->data);
     }
@@ -73,8 +73,8 @@ static void test_insecure_opt_out_warns_on_every_connect(void) {
     size_t warnings = 0;
     pthread_mutex_lock(&r.lock);
     for (size_t i = 0; i < r.count; i++)
-        warnings += r.events[i].type == UBG_EVENT_LOG && r.events[i].message &&
-                    strstr(r.events[i].message, "verification is OFF") != NULL;
+        warnings += r.events[i]->type == UBG_EVENT_LOG && r.events[i]->message &&
+                    strstr(r.events[i]->message, "verification is OFF") != NULL;
     pthread_mutex_unlock(&r.lock);
     CHECK_MSG(warnings == 2, "%zu insecure warnings for 2 connects", warnings);
     CHECK_OK(ubg_client_free(client));
