@@ -5,11 +5,13 @@
  * as one stream, --zlib), and parsed with cJSON like the baseline's: op, t, d.guilds. Outgoing
  * messages wait in a small per-connection queue until lws says the connection is writable.
  * Modes (bench_common.h): stream, latency, idle and scale (--conns connections on the one
- * context; a lws_sul timer heartbeats every connection at the interval of Hello). */
+ * context; every connection heartbeats at the interval of Hello). */
 #include "bench_common.h"
 
 #include <cjson/cJSON.h>
 #include <libwebsockets.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <zlib.h>
 
 static bench_opts_t o;
@@ -17,6 +19,10 @@ static struct lws_context *ctx;
 static int interrupted, failed;
 static long ready_conns, closed_conns;
 static uint64_t total_acks;
+static long beat_ms;
+static uint64_t beats;
+static atomic_int beat_due, stop_due;
+static void beat_all(void);
 
 #define OUTQ 8
 typedef struct pss {
@@ -199,6 +205,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         break;
     }
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (atomic_exchange(&beat_due, 0)) beat_all();
+        if (atomic_load(&stop_due)) interrupted = 1;
+        break;
     case LWS_CALLBACK_CLIENT_CLOSED:
         closed_conns++;
         if (o.mode == MODE_STREAM || o.mode == MODE_LATENCY) interrupted = 1;
@@ -239,22 +249,39 @@ static struct lws *connect_one(void) {
     return wsi;
 }
 
-static lws_sorted_usec_list_t beat_sul;
-static long beat_ms;
-static uint64_t beats;
-static void beat(lws_sorted_usec_list_t *sul) {
-    (void)sul;
+/* idle/scale timing: lws 4.1's scheduler (lws_sul) did not wake an idle loop here (the wait
+ * ran to its 30 s cap), so a timer thread marks what is due and wakes the loop with
+ * lws_cancel_service(), the documented cross-thread wake-up; the loop thread does the work in
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED. */
+static void beat_all(void) {
     for (pss_t *p = all; p; p = p->next) {
         queue(p, "{\"op\":10}");
         beats++;
     }
-    lws_sul_schedule(ctx, 0, &beat_sul, beat, beat_ms * LWS_US_PER_MS);
 }
 
-static lws_sorted_usec_list_t stop_sul;
-static void stop(lws_sorted_usec_list_t *sul) {
-    (void)sul;
-    interrupted = 1;
+static void *timer_thread(void *arg) {
+    (void)arg;
+    uint64_t t0 = bench_now_ns(), end = t0 + (uint64_t)(o.secs * 1e9), next = t0 + (uint64_t)beat_ms * 1000000ull;
+    for (;;) {
+        uint64_t now = bench_now_ns();
+        uint64_t wake = next < end ? next : end;
+        if (wake > now) {
+            struct timespec ts = {(time_t)((wake - now) / 1000000000ull), (long)((wake - now) % 1000000000ull)};
+            nanosleep(&ts, NULL);
+        }
+        now = bench_now_ns();
+        if (now >= end) {
+            atomic_store(&stop_due, 1);
+            lws_cancel_service(ctx);
+            return NULL;
+        }
+        if (now >= next) {
+            atomic_store(&beat_due, 1);
+            lws_cancel_service(ctx);
+            next += (uint64_t)beat_ms * 1000000ull;
+        }
+    }
 }
 
 int main(int argc, char **argv) {
@@ -301,8 +328,8 @@ int main(int argc, char **argv) {
     double cpu0 = bench_cpu_secs();
     uint64_t t0 = bench_now_ns();
     beat_ms = all ? all->hb_ms : 1000;
-    lws_sul_schedule(ctx, 0, &beat_sul, beat, beat_ms * LWS_US_PER_MS);
-    lws_sul_schedule(ctx, 0, &stop_sul, stop, (lws_usec_t)(o.secs * 1e6));
+    pthread_t timer;
+    pthread_create(&timer, NULL, timer_thread, NULL);
     while (!interrupted && lws_service(ctx, 0) >= 0) {
     }
     double cpu = bench_cpu_secs() - cpu0;
