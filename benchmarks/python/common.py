@@ -181,8 +181,10 @@ async def run_many_async(args, open_one) -> None:
 
     async def beat():
         nonlocal beats
+        due = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
+            due += interval  # a fixed schedule: the time the sends take does not stretch it
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
             for _, send in pairs:
                 await send(HEARTBEAT)
             beats += len(pairs)
