@@ -205,6 +205,9 @@ static int run_many(void) {
                 shown++;
             }
         }
+        /* Free every client before exiting: returning from main with live clients let exit()
+         * run while the loop thread was still in callbacks (it crashed once, SIGSEGV). */
+        for (long i = 0; i < n; i++) ubg_client_free(cs[i]);
         return 1;
     }
     printf("{\"ready\":%ld,\"rss0_kb\":%ld,\"rss_kb\":%ld}\n", n, rss0, bench_rss_kb());
