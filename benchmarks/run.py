@@ -603,7 +603,7 @@ def render(a, cl, wl, results, details, failures, ready, so_size, elapsed, prebu
                 row.append(cell(e["p99"], b.get("p99") if b and not b.get("fail") else None))
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
-    lines.append("¹ see *Could not run* below. ² measured with that many connections instead (descriptor limit). "
+    lines.append("¹ see *Could not run as specified* below. ² measured with that many connections instead (descriptor limit). "
                  "³ could not keep up: only that many heartbeats per connection per second reached the server "
                  "(1 expected).")
     lines.append("")
@@ -653,7 +653,7 @@ def render(a, cl, wl, results, details, failures, ready, so_size, elapsed, prebu
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     if failures:
-        lines.append("## Could not run")
+        lines.append("## Could not run as specified")
         lines.append("")
         for f in failures:
             lines.append(f"- {f}")
