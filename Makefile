@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)/bindings/python
 export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
 .PHONY: all bootstrap build release wheel header check-header check-symbols examples demo \
-	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python soak fuzz lint format clean
+	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python soak fuzz bench lint format clean
 
 all: build
 
@@ -73,6 +73,13 @@ test-c: .build/cabi-tests
 ## any crash, leaving the input in .build-fuzz/crashes/. `make test` runs it.
 fuzz: bootstrap
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/fuzz.sh
+
+## The benchmark suite (benchmarks/README.md): every client against the C load server on loopback,
+## best of 3, verified; writes benchmarks/results.md and prints the table. BENCH_FLAGS=--quick for a
+## short try. Not part of `make test`: figures are measured, never asserted.
+bench: release
+	scripts/bootstrap-bench.sh
+	$(PYTHON) benchmarks/run.py $(BENCH_FLAGS)
 
 ## The soak at full length: 200 clients, 10 minutes, random faults (the short form is in test-c).
 soak: .build/cabi-tests

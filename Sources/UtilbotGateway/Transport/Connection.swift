@@ -22,7 +22,7 @@ package final class Connection: @unchecked Sendable {
         case idle = "idle"
         case resolving = "resolving the host name"
         case connecting = "connecting"
-        case tlsHandshake = "TLS handshake"
+        case tlsHandshake = "doing the TLS handshake"
         case open = "open"
         case closed = "closed"
     }
