@@ -208,4 +208,21 @@ import UtilbotGateway
         let url = try WebSocketURL(parsing: text)
         #expect(try WebSocketURL(parsing: url.description) == url)
     }
+
+    /// Found by fuzz/FuzzURL: delimiters were looked for among Characters, so a combining mark right
+    /// after one hid it ("#\u{36C}" let a fragment into the request line, "/\u{301}" put the path into
+    /// the host).
+    @Test func delimitersFollowedByCombiningMarksAreRecognized() throws {
+        for text in ["ws://host/#\u{36C}", "ws://user@\u{301}host/", "ws://host:\u{301}80/", "ws://[::1]\u{301}/"] {
+            #expect(throws: GatewayError.self, "\(text)") { try WebSocketURL(parsing: text) }
+        }
+        let path = try WebSocketURL(parsing: "ws://host/\u{301}path")
+        #expect(path.host == "host")
+        #expect(Array(path.resource.unicodeScalars) == Array("/\u{301}path".unicodeScalars))
+        let query = try WebSocketURL(parsing: "ws://host?\u{301}q")
+        #expect(Array(query.resource.unicodeScalars) == Array("/?\u{301}q".unicodeScalars))
+        let ipv6 = try WebSocketURL(parsing: "ws://[::1\u{301}]:81/")
+        #expect(ipv6.hostHeader == "[::1\u{301}]:81")
+        #expect(try WebSocketURL(parsing: ipv6.description) == ipv6)
+    }
 }

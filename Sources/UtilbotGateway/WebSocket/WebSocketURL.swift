@@ -11,7 +11,7 @@ package struct WebSocketURL: Equatable, Sendable, CustomStringConvertible {
 
     /// The Host header value (§4.1): brackets for IPv6, the port only when not the default.
     package var hostHeader: String {
-        let h = host.contains(":") ? "[\(host)]" : host
+        let h = host.unicodeScalars.contains(":") ? "[\(host)]" : host
         return isDefaultPort ? h : "\(h):\(port)"
     }
 
@@ -34,25 +34,31 @@ package struct WebSocketURL: Equatable, Sendable, CustomStringConvertible {
             throw bad("contains spaces or control characters")
         }
         let lower = text.lowercased()
-        let rest: Substring
+        // The delimiters are looked for among Unicode scalars: among Characters, a combining mark after a
+        // "/", "#", "@" or ":" would merge with it and hide it.
+        let rest: Substring.UnicodeScalarView
         if lower.hasPrefix("wss://") {
             secure = true
-            rest = text.dropFirst(6)
+            rest = text.dropFirst(6).unicodeScalars
         } else if lower.hasPrefix("ws://") {
             secure = false
-            rest = text.dropFirst(5)
+            rest = text.dropFirst(5).unicodeScalars
         } else {
             throw bad("the scheme must be ws or wss")
         }
         guard !rest.contains("#") else { throw bad("fragments are not allowed") }
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
         let authority = rest[..<authorityEnd]
-        var resource = String(rest[authorityEnd...])
-        if resource.isEmpty { resource = "/" } else if resource.first == "?" { resource = "/" + resource }
+        var resource = String(Substring(rest[authorityEnd...]))
+        if resource.isEmpty {
+            resource = "/"
+        } else if resource.unicodeScalars.first == "?" {
+            resource = "/" + resource
+        }
         self.resource = resource
         guard !authority.contains("@") else { throw bad("user information is not allowed") }
-        var hostPart: Substring
-        var portPart: Substring?
+        var hostPart: Substring.UnicodeScalarView
+        var portPart: Substring.UnicodeScalarView?
         if authority.first == "[" {
             guard let close = authority.firstIndex(of: "]") else { throw bad("unterminated IPv6 address") }
             hostPart = authority[authority.index(after: authority.startIndex)..<close]
@@ -71,10 +77,10 @@ package struct WebSocketURL: Equatable, Sendable, CustomStringConvertible {
             }
         }
         guard !hostPart.isEmpty else { throw bad("no host") }
-        host = String(hostPart).lowercased()
+        host = String(Substring(hostPart)).lowercased()
         if let portPart {
-            guard !portPart.isEmpty, portPart.count <= 5, portPart.allSatisfy({ $0.isASCII && $0.isNumber }),
-                let value = Int(portPart), value > 0, value <= 65535
+            guard !portPart.isEmpty, portPart.count <= 5, portPart.allSatisfy({ ("0"..."9").contains($0) }),
+                let value = Int(String(Substring(portPart))), value > 0, value <= 65535
             else { throw bad("the port must be a number from 1 to 65535") }
             port = UInt16(value)
         } else {
