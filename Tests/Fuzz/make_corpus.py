@@ -245,6 +245,8 @@ def url() -> None:
         "ws://:80/",
         "ws://h\u00e9st.example/\u00fc?x=\u20ac",
         "wss://host/path?v=1&v=2&compression=zlib&compression=",
+        "ws://host/\u0301path?\u0301q#\u036c",
+        "ws://u@\u0301[::1\u0301]:\u030180",
     ]
     for i, text in enumerate(samples):
         write(t, f"url-{i:02d}", text.encode())
