@@ -1,7 +1,8 @@
 // Fuzz target: the URL parsers, `WebSocketURL(parsing:)` and `GatewayURL(_:compression:)`.
 //
 // Input: any bytes, decoded as UTF-8 (invalid sequences become U+FFFD). Checks, for a URL that parses:
-// - the port is in 1...65535, the host is not empty, the resource starts with "/" and has no fragment;
+// - the port is in 1...65535, the host is not empty, the resource starts with "/" (the scalar: "/" and a
+//   combining mark make one Character) and has no fragment;
 // - `description` parses back to an equal value (and prints the same again);
 // - the opening request it gives has exactly its 8 CRLF-terminated lines (nothing in the URL can inject a
 //   header) and carries the resource and the Host header;
@@ -19,7 +20,8 @@ private func parse(_ text: String) -> WebSocketURL? {
 private func checkParsed(_ url: WebSocketURL, from text: String, reparse: Bool = true) {
     require(url.port >= 1, "port 0 from '\(text)'")
     require(!url.host.isEmpty, "an empty host from '\(text)'")
-    require(url.resource.hasPrefix("/"), "the resource '\(url.resource)' from '\(text)' does not start with /")
+    require(
+        url.resource.unicodeScalars.first == "/", "the resource '\(url.resource)' from '\(text)' does not start with /")
     require(!url.resource.unicodeScalars.contains("#"), "a fragment in the resource from '\(text)'")
     let description = url.description
     if reparse {
