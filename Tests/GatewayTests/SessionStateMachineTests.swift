@@ -440,3 +440,12 @@ private struct Driver {
         #expect(throws: GatewayError.self) { try GatewayURL("ws://h/?compression=gzip", compression: false) }
     }
 }
+
+@Suite struct GatewayURLScalarTests {
+    @Test func delimitersFollowedByCombiningMarksAreStillDelimiters() throws {
+        let url = try GatewayURL("ws://host/?\u{301}q", compression: false)
+        #expect(url.webSocketURL.resource == "/?v=1&\u{301}q")
+        let compressed = try GatewayURL("ws://host/?v=1&compression=zlib", compression: false)
+        #expect(compressed.compression)
+    }
+}

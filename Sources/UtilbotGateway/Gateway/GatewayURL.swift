@@ -10,11 +10,19 @@ package struct GatewayURL: Equatable, Sendable {
 
     package init(_ text: String, compression requested: Bool) throws(GatewayError) {
         var url = try WebSocketURL(parsing: text)
-        let parts = url.resource.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let path = String(parts[0])
-        var query = parts.count > 1 ? parts[1].split(separator: "&").map(String.init) : []
+        // Split on Unicode scalars and compare bytes: as Characters, a delimiter followed by a
+        // combining mark would not be a delimiter (found by the URL fuzzer).
+        let scalars = url.resource.unicodeScalars
+        let mark = scalars.firstIndex(of: "?")
+        let path = String(scalars[..<(mark ?? scalars.endIndex)])
+        let rest = mark.map { String(scalars[scalars.index(after: $0)...]) } ?? ""
+        var query = rest.unicodeScalars.split(separator: "&").map { String($0) }
         func value(_ name: String) -> String? {
-            query.last { $0 == name || $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) }
+            let key = Array(name.utf8)
+            return query.last { item in
+                let bytes = Array(item.utf8)
+                return bytes == key || bytes.starts(with: key + [UInt8(ascii: "=")])
+            }.map { item in String(decoding: Array(item.utf8).dropFirst(key.count + 1), as: UTF8.self) }
         }
         if value("v") == nil { query.insert("v=1", at: 0) }
         switch value("compression") {
