@@ -50,9 +50,19 @@ private func checkParsed(_ url: WebSocketURL, from text: String, reparse: Bool =
     require(lines[1].elementsEqual("Host: \(url.hostHeader)".utf8), "the Host header for '\(text)' is wrong")
 }
 
-private func queryItems(_ resource: String) -> [Substring]? {
-    guard let mark = resource.firstIndex(of: "?") else { return nil }
-    return resource[resource.index(after: mark)...].split(separator: "&")
+/// The query's items, split on Unicode scalars as GatewayURL does (a delimiter followed by a
+/// combining mark is still a delimiter).
+private func queryItems(_ resource: String) -> [String]? {
+    let scalars = resource.unicodeScalars
+    guard let mark = scalars.firstIndex(of: "?") else { return nil }
+    return scalars[scalars.index(after: mark)...].split(separator: "&").map { String($0) }
+}
+
+/// Whether a query item is `name` or `name=...`, compared as bytes.
+private func isItem(_ item: String, named name: String) -> Bool {
+    let bytes = Array(item.utf8)
+    let key = Array(name.utf8)
+    return bytes == key || bytes.starts(with: key + [UInt8(ascii: "=")])
 }
 
 private func checkGateway(_ text: String, compression requested: Bool) {
@@ -77,9 +87,9 @@ private func checkGateway(_ text: String, compression requested: Bool) {
     guard let items = queryItems(url.resource) else {
         violation("the gateway URL '\(url)' has no query")
     }
-    require(items.contains { $0 == "v" || $0.hasPrefix("v=") }, "the gateway URL '\(url)' has no v")
+    require(items.contains { isItem($0, named: "v") }, "the gateway URL '\(url)' has no v")
     let given = queryItems(plain.resource) ?? []
-    let givenCompression = given.last { $0 == "compression" || $0.hasPrefix("compression=") }
+    let givenCompression = given.last { isItem($0, named: "compression") }
     require(
         gateway.compression == (requested || givenCompression == "compression=zlib"),
         "compression \(gateway.compression) for '\(text)' asked \(requested)")
