@@ -24,6 +24,12 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     let queue: EventQueue
     // Loop thread: the state as of the last event, for events that do not carry one.
     private var state: ClientState = .idle
+    // Loop thread: the settings events need, copied at connect (they cannot change after it).
+    private var callback: ubg_event_cb?
+    private var userData: UnsafeMutableRawPointer?
+    private var logLevel: Int32 = 0
+    /// Loop thread, callback mode: the NUL-terminated copy of a dispatch's data, reused.
+    private var dataScratch = CStringScratch()
 
     init(loop: LoopObject, key: String) throws(GatewayError) {
         loopObject = loop
@@ -53,7 +59,12 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     func connect() throws(GatewayError) {
         let client = try gateway.withLock { (current: inout GatewayClient?) throws(GatewayError) -> GatewayClient in
             guard current == nil else { throw GatewayError(.invalidState, "the client is already connected") }
-            let made = try GatewayClient(loop: loopObject.loop, options: settings.withLock { $0.options })
+            let settings = settings.withLock { $0 }
+            let made = try GatewayClient(loop: loopObject.loop, options: settings.options)
+            // Written before start() hands the client to the loop thread, which reads them.
+            callback = settings.callback
+            userData = settings.userData
+            logLevel = settings.logLevel
             current = made
             return made
         }
@@ -103,8 +114,11 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent) {
         guard !freed.load(ordering: .acquiring) else { return }
         if case .state(let next) = event { state = next }
-        let (callback, userData, level) = settings.withLock { ($0.callback, $0.userData, $0.logLevel) }
-        guard let record = EventRecord(event, state: state, logLevel: level) else { return }
+        if let callback, case .dispatch(let name, let data) = event {
+            deliverDispatch(name: name, data: data, to: callback)
+            return
+        }
+        guard let record = EventRecord(event, state: state, logLevel: logLevel) else { return }
         if let callback {
             record.withCEvent { callback(handle, $0, userData) }
             return
@@ -116,6 +130,26 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
         }
     }
 
+    /// The hot path of callback mode: the event points at the name's own storage and at a
+    /// reused copy of the data, so delivering it allocates nothing.
+    private func deliverDispatch(name: String, data: ArraySlice<UInt8>?, to callback: ubg_event_cb) {
+        var event = ubg_event_t()
+        event.size = MemoryLayout<ubg_event_t>.size
+        event.type = UBG_EVENT_DISPATCH
+        event.state = ubg_state_t(rawValue: UInt32(state.rawValue))
+        event.result = UBG_OK
+        if let data {
+            event.data = UnsafePointer(data.withUnsafeBytes { dataScratch.set($0) })
+            event.data_len = data.count
+        }
+        name.withCString { namePointer in
+            event.name = namePointer
+            callback(handle, &event, userData)
+        }
+    }
+
+    deinit { dataScratch.release() }
+
     /// The pull API (any one thread at a time).
     func nextEvent(timeoutMilliseconds: Int32, into event: inout ubg_event_t) -> EventQueue.Pop {
         queue.pop(timeoutMilliseconds: timeoutMilliseconds, into: &event) {
@@ -125,6 +159,33 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     }
 
     var usesCallback: Bool { settings.withLock { $0.callback != nil } }
+}
+
+/// A growable buffer holding one NUL-terminated copy of some bytes at a time.
+struct CStringScratch {
+    private var storage: UnsafeMutablePointer<CChar>?
+    private var capacity = 0
+
+    /// Copies `bytes` and a NUL; the pointer is valid until the next `set` or `release`.
+    mutating func set(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<CChar> {
+        if capacity < bytes.count + 1 {
+            storage?.deallocate()
+            capacity = max(bytes.count + 1, 256)
+            storage = .allocate(capacity: capacity)
+        }
+        let target = storage!
+        if let base = bytes.baseAddress, bytes.count > 0 {
+            UnsafeMutableRawPointer(target).copyMemory(from: base, byteCount: bytes.count)
+        }
+        target[bytes.count] = 0
+        return target
+    }
+
+    mutating func release() {
+        storage?.deallocate()
+        storage = nil
+        capacity = 0
+    }
 }
 
 /// A one-shot wait for a signal from another thread.

@@ -22,15 +22,23 @@ struct EventRecord: Sendable {
     }
 
     static func cString(_ text: String) -> [CChar] {
-        var bytes = text.utf8.map { CChar(bitPattern: $0) }
-        bytes.append(0)
-        return bytes
+        var text = text
+        return text.withUTF8 { cString(UnsafeRawBufferPointer($0)) }
     }
 
-    static func cString(_ bytes: [UInt8]) -> [CChar] {
-        var out = bytes.map { CChar(bitPattern: $0) }
-        out.append(0)
-        return out
+    static func cString(_ bytes: ArraySlice<UInt8>) -> [CChar] {
+        bytes.withUnsafeBytes { cString($0) }
+    }
+
+    /// One allocation and a copy: no per-byte work.
+    static func cString(_ bytes: UnsafeRawBufferPointer) -> [CChar] {
+        [CChar](unsafeUninitializedCapacity: bytes.count + 1) { buffer, initialized in
+            if let base = bytes.baseAddress, bytes.count > 0 {
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: base, byteCount: bytes.count)
+            }
+            buffer[bytes.count] = 0
+            initialized = bytes.count + 1
+        }
     }
 
     /// The record for a session event, or nil for events the host does not see (heartbeat ACKs,

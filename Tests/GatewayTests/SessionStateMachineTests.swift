@@ -78,7 +78,8 @@ private struct Driver {
         d.receive(#"{"op":0,"t":"bot_connect_success","d":{"bot_id":"x"}}"#)
         #expect(
             d.take().events == [
-                .state(.ready), .ready, .dispatch(name: "bot_connect_success", data: Array(#"{"bot_id":"x"}"#.utf8)),
+                .state(.ready), .ready,
+                .dispatch(name: "bot_connect_success", data: ArraySlice(#"{"bot_id":"x"}"#.utf8)),
             ])
     }
 
@@ -314,7 +315,7 @@ private struct Driver {
             d.take().events == [
                 .gatewayError(
                     code: 4005, message: "Malformed data.",
-                    data: Array(#"{"errors":["Type not provided."],"data":[null]}"#.utf8))
+                    data: ArraySlice(#"{"errors":["Type not provided."],"data":[null]}"#.utf8))
             ])
     }
 
@@ -334,7 +335,7 @@ private struct Driver {
         var d = Driver()
         d.ready()
         d.receive(#"{"op":0,"t":"SOMETHING_NEW","d":[1,2,3]}"#)
-        #expect(d.take().events == [.dispatch(name: "SOMETHING_NEW", data: Array("[1,2,3]".utf8))])
+        #expect(d.take().events == [.dispatch(name: "SOMETHING_NEW", data: ArraySlice("[1,2,3]".utf8))])
     }
 
     @Test func noHelloDropsTheConnectionAfterTheTimeout() {

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The fields of a Utilbot gateway message, read from the top-level object.
 ///
 /// `d` is not decoded: it is the byte range of its raw JSON text inside the scanned buffer, so it can be
@@ -58,13 +60,18 @@ package enum JSONScanner {
     /// unknown keys and keys of nested objects are ignored. op must be a plain integer: `"5"`, `1.5`, `1e2`
     /// and `1.0` are rejected even where their value is integral. t and m must be strings or null, e an
     /// integer or null.
+    ///
+    /// When t equals `knownName` (a caller's cache of the name it saw last), that string is
+    /// returned instead of a new one: event names repeat, and a name longer than 15 bytes would
+    /// otherwise cost an allocation per message.
     package static func scanEnvelope(
         _ bytes: UnsafeRawBufferPointer,
-        maxDepth: Int = defaultMaxDepth
+        maxDepth: Int = defaultMaxDepth,
+        knownName: String? = nil
     ) throws(GatewayError) -> Envelope {
         var scanner = Scanner(bytes, maxDepth: maxDepth, envelope: true)
         try scanner.run()
-        return try scanner.makeEnvelope()
+        return try scanner.makeEnvelope(knownName: knownName)
     }
 
     package static func validate(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(GatewayError) {
@@ -76,10 +83,11 @@ package enum JSONScanner {
 
     package static func scanEnvelope(
         _ bytes: [UInt8],
-        maxDepth: Int = defaultMaxDepth
+        maxDepth: Int = defaultMaxDepth,
+        knownName: String? = nil
     ) throws(GatewayError) -> Envelope {
         let result: Result<Envelope, GatewayError> = bytes.withUnsafeBytes { buffer in
-            Result { () throws(GatewayError) in try scanEnvelope(buffer, maxDepth: maxDepth) }
+            Result { () throws(GatewayError) in try scanEnvelope(buffer, maxDepth: maxDepth, knownName: knownName) }
         }
         return try result.get()
     }
@@ -413,9 +421,14 @@ private struct Scanner {
         pos += 1
         var escaped = false
         while true {
-            // Fast path: skip 8 bytes at a time while none is '"', '\', a control character or non-ASCII.
+            // Fast path: 8 bytes at a time, straight to the first '"', '\', control character or
+            // non-ASCII byte (the lowest flagged byte of a word is exact; only bytes after it can be
+            // flagged falsely).
             while pos + 8 <= count {
-                if Scanner.needsAttention(bytes.loadUnaligned(fromByteOffset: pos, as: UInt64.self)) {
+                let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
+                let flags = Scanner.attentionFlags(word)
+                if flags != 0 {
+                    pos += flags.trailingZeroBitCount >> 3
                     break
                 }
                 pos += 8
@@ -455,8 +468,9 @@ private struct Scanner {
         }
     }
 
-    /// True when the 8 bytes of `word` include '"', '\', a byte below 0x20 or a byte of 0x80 and above.
-    static func needsAttention(_ word: UInt64) -> Bool {
+    /// The high bit of each byte of `word` (little-endian) that is '"', '\', below 0x20 or 0x80 and
+    /// above; zero when there is none. Borrows can flag bytes after the first flagged one too.
+    static func attentionFlags(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quote = word ^ (ones &* 0x22)
@@ -464,7 +478,7 @@ private struct Scanner {
         let hasQuote = (quote &- ones) & ~quote
         let hasBackslash = (backslash &- ones) & ~backslash
         let hasControl = (word &- ones &* 0x20) & ~word
-        return (hasQuote | hasBackslash | hasControl | word) & highs != 0
+        return (hasQuote | hasBackslash | hasControl | word) & highs
     }
 
     /// Scans one escape sequence starting at the backslash, including a surrogate pair's second half.
@@ -642,10 +656,16 @@ private struct Scanner {
     }
 
     /// Unescapes validated string contents; the result is never longer than the escaped text.
-    func makeString(_ value: FieldValue) -> String {
+    func makeString(_ value: FieldValue, reusing known: String? = nil) -> String {
         let contents = value.range.lowerBound + 1..<value.range.upperBound - 1
         if !value.escaped {
-            return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[contents]), as: UTF8.self)
+            let raw = UnsafeRawBufferPointer(rebasing: bytes[contents])
+            if var known, known.utf8.count == raw.count {
+                if raw.isEmpty { return known }
+                let same = known.withUTF8 { memcmp($0.baseAddress!, raw.baseAddress!, raw.count) == 0 }
+                if same { return known }
+            }
+            return String(decoding: raw, as: UTF8.self)
         }
         return String(unsafeUninitializedCapacity: contents.count) { output in
             var written = 0
@@ -714,17 +734,19 @@ private struct Scanner {
         return overflow ? nil : result
     }
 
-    func optionalString(_ field: Field, _ value: FieldValue?) throws(GatewayError) -> String? {
+    func optionalString(_ field: Field, _ value: FieldValue?, reusing known: String? = nil) throws(GatewayError)
+        -> String?
+    {
         guard let value, value.kind != .null else {
             return nil
         }
         guard value.kind == .string else {
             throw envelopeError(field, value, "must be a string or null, found \(value.kind.article)")
         }
-        return makeString(value)
+        return makeString(value, reusing: known)
     }
 
-    func makeEnvelope() throws(GatewayError) -> Envelope {
+    func makeEnvelope(knownName: String?) throws(GatewayError) -> Envelope {
         guard topLevelIsObject else {
             throw GatewayError(.invalidJSON, "invalid envelope: the top-level value must be an object")
         }
@@ -732,7 +754,7 @@ private struct Scanner {
             throw GatewayError(.invalidJSON, "invalid envelope: missing required field \"op\"")
         }
         var envelope = Envelope(op: try integer(.op, opValue))
-        envelope.t = try optionalString(.t, fields.t)
+        envelope.t = try optionalString(.t, fields.t, reusing: knownName)
         if let value = fields.e, value.kind != .null {
             guard value.kind == .integer || value.kind == .number else {
                 throw envelopeError(.e, value, "must be an integer or null, found \(value.kind.article)")

@@ -64,6 +64,11 @@ package final class GatewayClient: @unchecked Sendable {
     /// Ended connections, which may still linger for the server's FIN: freeing the client
     /// closes them at once.
     private var retired: [WebSocketClient] = []
+    /// Reused for every received message, so the hot path allocates no array of actions.
+    private var spareActions: [SessionStateMachine.Action] = []
+    /// Counted on the loop, published with the rest in `updateShared` (one lock per message).
+    private var unpublishedMessagesIn: UInt64 = 0
+    private var unpublishedBytesIn: UInt64 = 0
 
     package init(loop: EventLoop, options: GatewayOptions) throws(GatewayError) {
         guard !options.session.key.isEmpty else { throw GatewayError(.invalidArgument, "the key is empty") }
@@ -228,7 +233,13 @@ package final class GatewayClient: @unchecked Sendable {
         let pending = webSocket?.pendingWriteCount ?? 0
         let latency = machine.latency
         let reconnects = machine.reconnects
+        let messagesIn = unpublishedMessagesIn
+        let bytesIn = unpublishedBytesIn
+        unpublishedMessagesIn = 0
+        unpublishedBytesIn = 0
         shared.withLock {
+            $0.statistics.messagesIn += messagesIn
+            $0.statistics.bytesIn += bytesIn
             $0.pendingWriteBytes = pending
             $0.statistics.reconnects = reconnects
             $0.statistics.lastLatencyNanoseconds = latency.lastNanoseconds
@@ -237,7 +248,7 @@ package final class GatewayClient: @unchecked Sendable {
     }
 
     private func rescheduleTimer() {
-        let deadline = machine.nextDeadline
+        let deadline = machine.deadlineInPlace()
         guard deadline != timerDeadline else { return }
         loop.cancel(timer)
         timer = nil
@@ -279,20 +290,27 @@ extension GatewayClient: WebSocketClientDelegate {
                 return
             }
             count(bytes)
-            perform(machine.received(message, now: loop.now))
+            receive(message)
             return
         case .ping, .pong, .closed:
             return
         }
         count(message)
-        perform(machine.received(message, now: loop.now))
+        receive(message)
+    }
+
+    private func receive(_ message: [UInt8]) {
+        var actions = spareActions
+        spareActions = []
+        machine.received(message, now: loop.phaseStart, into: &actions)
+        perform(actions)
+        actions.removeAll(keepingCapacity: true)
+        spareActions = actions
     }
 
     private func count(_ wire: [UInt8]) {
-        shared.withLock {
-            $0.statistics.messagesIn += 1
-            $0.statistics.bytesIn += UInt64(wire.count)
-        }
+        unpublishedMessagesIn += 1
+        unpublishedBytesIn += UInt64(wire.count)
     }
 
     package func webSocketDidDrain(_ client: WebSocketClient) {

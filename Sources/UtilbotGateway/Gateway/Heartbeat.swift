@@ -38,7 +38,7 @@ package struct Heartbeat: Sendable, Equatable {
         received(now: now)
         guard let sent = pendingSince else { return nil }
         pendingSince = nil
-        return now - sent
+        return now > sent ? now - sent : 0
     }
 }
 

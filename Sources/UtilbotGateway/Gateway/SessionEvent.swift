@@ -32,10 +32,11 @@ package enum SessionEvent: Equatable, Sendable {
     case state(ClientState)
     /// `bot_connect_success` arrived (it is also reported as a dispatch).
     case ready
-    /// An op 0 event: its name and the raw JSON of `d` (nil when absent).
-    case dispatch(name: String, data: [UInt8]?)
+    /// An op 0 event: its name and the raw JSON of `d` (nil when absent or null), a slice of
+    /// the message as it arrived.
+    case dispatch(name: String, data: ArraySlice<UInt8>?)
     /// An op -1 error from the gateway: `e`, `m` and the raw JSON of `d`.
-    case gatewayError(code: Int?, message: String?, data: [UInt8]?)
+    case gatewayError(code: Int?, message: String?, data: ArraySlice<UInt8>?)
     /// A problem the library found itself: malformed JSON, corrupt zlib data, an oversized
     /// message, sends it could not deliver. The session goes on (or reconnects).
     case localError(GatewayError)

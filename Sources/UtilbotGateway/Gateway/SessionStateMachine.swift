@@ -62,6 +62,8 @@ package struct SessionStateMachine {
     private var lastGatewayErrorCode: Int?
     private var attempts: UInt64 = 0
     private var backoffResetPending = false
+    /// The last event name seen, reused while names repeat (see `JSONScanner.scanEnvelope`).
+    private var lastName: String?
     /// While the host is not keeping up, reads are paused: unread ACKs do not make a zombie.
     package var readsPaused = false
 
@@ -75,9 +77,18 @@ package struct SessionStateMachine {
 
     /// The earliest time at which `tick` has something to do.
     package var nextDeadline: UInt64? {
-        [helloDeadline, reconnectAt, connectionOpen && state != .closing ? heartbeat?.nextBeatAt : nil]
-            .compactMap { $0 }.min()
+        // Runs after every message: no array, no allocation.
+        var earliest = helloDeadline
+        if let at = reconnectAt, earliest.map({ at < $0 }) ?? true { earliest = at }
+        if connectionOpen && state != .closing, let at = heartbeat?.nextBeatAt, earliest.map({ at < $0 }) ?? true {
+            earliest = at
+        }
+        return earliest
     }
+
+    /// `nextDeadline` for a driver that keeps the machine in a class property: a mutating call
+    /// reads it in place, where the getter would first copy the whole machine (once per message).
+    package mutating func deadlineInPlace() -> UInt64? { nextDeadline }
 
     package var queuedSendCount: Int { queue.count }
 
@@ -151,35 +162,34 @@ package struct SessionStateMachine {
 
     /// One complete message (decompressed), as it arrived.
     package mutating func received(_ message: [UInt8], now: UInt64) -> [Action] {
+        var actions: [Action] = []
+        received(message, now: now, into: &actions)
+        return actions
+    }
+
+    /// `received(_:now:)` appending to the caller's `actions`, so a driver can reuse one array:
+    /// this runs once per message.
+    package mutating func received(_ message: [UInt8], now: UInt64, into actions: inout [Action]) {
         heartbeat?.received(now: now)
         let envelope: Envelope
         do {
-            envelope = try JSONScanner.scanEnvelope(message)
+            envelope = try JSONScanner.scanEnvelope(message, knownName: lastName)
         } catch {
-            return [
-                .emit(.localError(GatewayError(.invalidJSON, "malformed message from the gateway: \(error.message)")))
-            ]
+            actions.append(
+                .emit(.localError(GatewayError(.invalidJSON, "malformed message from the gateway: \(error.message)"))))
+            return
         }
-        let d = envelope.d.map { Array(message[$0]) }
+        // A slice shares the message's storage: `d` is handed on without a copy.
+        let d = envelope.d.map { message[$0] }
         switch envelope.op {
-        case 5:
-            return hello(d, now: now)
-        case 11:
-            guard let rtt = heartbeat?.ackReceived(now: now) else {
-                return [.emit(.log(.debug, "heartbeat ACK without a pending heartbeat; ignored"))]
-            }
-            latency.record(rtt)
-            if backoffResetPending && state == .ready {
-                backoffResetPending = false
-                backoff.reset()
-            }
-            return [.emit(.heartbeatAck(nanoseconds: rtt))]
         case 0:
             guard let name = envelope.t else {
-                return [.emit(.localError(GatewayError(.invalidJSON, "op 0 event without a name (t)")))]
+                actions.append(.emit(.localError(GatewayError(.invalidJSON, "op 0 event without a name (t)"))))
+                return
             }
-            var actions: [Action] = []
-            if name == "bot_connect_success" && state == .identifying {
+            lastName = name
+            let connectSuccess = name.utf8.count == 19 && name == "bot_connect_success"
+            if connectSuccess && state == .identifying {
                 // The backoff starts over only once this session has proved itself (its first
                 // heartbeat ACK while ready), so a gateway that accepts and then at once closes
                 // cannot drive a tight reconnect loop.
@@ -188,16 +198,30 @@ package struct SessionStateMachine {
                 actions.append(.emit(.log(.info, "identified")))
                 actions.append(.emit(.ready))
             }
-            actions.append(.emit(.dispatch(name: name, data: d.flatMap { $0 == Array("null".utf8) ? nil : $0 })))
-            if name == "bot_connect_success" && state == .ready {
+            // d is valid JSON here: four bytes starting with "n" can only be null.
+            let data = d.flatMap { $0.count == 4 && $0.first == UInt8(ascii: "n") ? nil : $0 }
+            actions.append(.emit(.dispatch(name: name, data: data)))
+            if connectSuccess && state == .ready {
                 actions += queue.popAll().map { .sendEvent($0) }
             }
-            return actions
+        case 5:
+            actions += hello(d, now: now)
+        case 11:
+            guard let rtt = heartbeat?.ackReceived(now: now) else {
+                actions.append(.emit(.log(.debug, "heartbeat ACK without a pending heartbeat; ignored")))
+                return
+            }
+            latency.record(rtt)
+            if backoffResetPending && state == .ready {
+                backoffResetPending = false
+                backoff.reset()
+            }
+            actions.append(.emit(.heartbeatAck(nanoseconds: rtt)))
         case -1:
             lastGatewayErrorCode = envelope.e
-            return [.emit(.gatewayError(code: envelope.e, message: envelope.m, data: d))]
+            actions.append(.emit(.gatewayError(code: envelope.e, message: envelope.m, data: d)))
         default:
-            return [.emit(.log(.debug, "ignored a message with the unknown op \(envelope.op)"))]
+            actions.append(.emit(.log(.debug, "ignored a message with the unknown op \(envelope.op)")))
         }
     }
 
@@ -323,12 +347,12 @@ package struct SessionStateMachine {
         return transition(to: .connecting) + [.connect]
     }
 
-    private mutating func hello(_ d: [UInt8]?, now: UInt64) -> [Action] {
+    private mutating func hello(_ d: ArraySlice<UInt8>?, now: UInt64) -> [Action] {
         guard heartbeat == nil, state == .connecting else {
             return [.emit(.log(.debug, "a second Hello on one connection; ignored"))]
         }
         helloDeadline = nil
-        let fields = d.map { $0[...] } ?? []
+        let fields = d ?? []
         // The published example spells the field "hearbeat"; accept both.
         guard
             let milliseconds = JSONObjectReader.integer("heartbeat", in: fields)

@@ -160,6 +160,11 @@ package final class EventLoop: @unchecked Sendable {
 
     package var now: UInt64 { monotonicNanoseconds() }
 
+    /// Loop thread: when the loop began what it is doing now (its queued tasks, or the events of
+    /// one wake-up), read once for each. Handlers stamp what they read with it rather than reading
+    /// the clock for every message.
+    package private(set) var phaseStart: UInt64 = 0
+
     @discardableResult
     package func schedule(afterNanoseconds delay: UInt64, _ action: @escaping () -> Void) -> TimerID {
         let id = nextID
@@ -180,6 +185,7 @@ package final class EventLoop: @unchecked Sendable {
         threadToken.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .releasing)
         var events = [epoll_event](repeating: epoll_event(), count: 128)
         while true {
+            phaseStart = monotonicNanoseconds()
             runQueuedTasks()
             if stopping.load(ordering: .acquiring) { break }
             let timeout = pollTimeout()
@@ -187,6 +193,7 @@ package final class EventLoop: @unchecked Sendable {
                 epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeout)
             }
             if count > 0 {
+                phaseStart = monotonicNanoseconds()
                 for i in 0..<Int(count) {
                     let id = events[i].data.u64
                     if id == 0 {
@@ -197,6 +204,7 @@ package final class EventLoop: @unchecked Sendable {
                     }
                 }
             }
+            phaseStart = monotonicNanoseconds()
             runExpiredTimers()
         }
         runQueuedTasks()
