@@ -134,12 +134,15 @@ static int run_single(void) {
     ubg_client_t c = make_client();
     check(c, ubg_client_connect(c), "connect");
     if (o.pull) {
-        ubg_event_t ev;
-        for (;;) {
-            ubg_result_t rc = ubg_client_next_event(c, -1, &ev);
+        /* Batched: one call takes every waiting event, up to 64. */
+        ubg_event_t evs[64];
+        evs[0].size = sizeof evs[0];
+        for (int stop = 0; !stop;) {
+            size_t k = 0;
+            ubg_result_t rc = ubg_client_next_events(c, -1, evs, 64, &k);
             if (rc == UBG_ECLOSED) break;
-            check(c, rc, "next_event");
-            if (handle(c, &ev)) break;
+            check(c, rc, "next_events");
+            for (size_t i = 0; i < k && !stop; i++) stop = handle(c, &evs[i]);
         }
     } else {
         sem_wait(&done);
@@ -157,7 +160,8 @@ static int run_single(void) {
 /* Pull mode with many clients: one epoll over their event descriptors, drained on this thread. */
 static void pull_many(ubg_client_t *cs, long n, int ep, uint64_t until_ns, long want_ready) {
     struct epoll_event evs[256];
-    ubg_event_t ev;
+    ubg_event_t batch[16];
+    batch[0].size = sizeof batch[0];
     for (;;) {
         uint64_t now = bench_now_ns();
         if (want_ready ? atomic_load(&ready_clients) >= want_ready || failed : now >= until_ns) return;
@@ -165,7 +169,9 @@ static void pull_many(ubg_client_t *cs, long n, int ep, uint64_t until_ns, long 
         int k = epoll_wait(ep, evs, 256, timeout);
         for (int i = 0; i < k; i++) {
             long idx = (long)evs[i].data.u64;
-            while (ubg_client_next_event(cs[idx], 0, &ev) == UBG_OK) handle(cs[idx], &ev);
+            size_t got = 0;
+            while (ubg_client_next_events(cs[idx], 0, batch, 16, &got) == UBG_OK)
+                for (size_t j = 0; j < got; j++) handle(cs[idx], &batch[j]);
         }
     }
     (void)n;

@@ -353,6 +353,21 @@ UBG_API ubg_result_t ubg_client_get_stats(ubg_client_t client, ubg_stats_t * sta
 /// - Thread-safe; blocks only the calling thread.
 UBG_API ubg_result_t ubg_client_next_event(ubg_client_t client, int32_t timeout_ms, ubg_event_t * event);
 
+/// Takes up to capacity of the oldest events at once (pull mode), waiting up to timeout_ms
+/// milliseconds for the first (0: do not wait; -1: wait forever): one call moves a burst of
+/// events, for hosts whose every call is costly (Python's ctypes). events is an array of
+/// capacity structs; set events[0].size = sizeof(ubg_event_t) first: the array's stride is
+/// taken from it, so an older, smaller header's array works too. *out_count receives how many
+/// were filled (at least 1 on UBG_OK, else 0). The events and their strings are valid until the
+/// next ubg_client_next_event() or ubg_client_next_events() call on the client, or until
+/// ubg_client_free(); events of the same name may share one name pointer. Call it from one
+/// thread at a time per client.
+/// - Returns UBG_OK, UBG_ETIMEOUT (nothing within the timeout), UBG_ECLOSED (the client reached
+///   CLOSED or FAILED, or was freed, and every event was taken), UBG_ESTATE (callback mode),
+///   UBG_EINVAL (events or out_count NULL, capacity 0, or events[0].size unset), UBG_EHANDLE.
+/// - Thread-safe; blocks only the calling thread.
+UBG_API ubg_result_t ubg_client_next_events(ubg_client_t client, int32_t timeout_ms, ubg_event_t * events, size_t capacity, size_t * out_count);
+
 /// A file descriptor that is readable while events wait in the pull queue, for epoll, poll,
 /// libuv or asyncio. Only wait on it for readability; do not read, write or close it (the
 /// client owns it and closes it in ubg_client_free()).

@@ -390,10 +390,52 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
     _ client: ubg_client_t?, _ timeout_ms: Int32, _ event: UnsafeMutablePointer<ubg_event_t>?
 ) -> ubg_result_t {
     guard let object = ClientObject.registry.lookup(client) else { return UBG_EHANDLE }
-    guard let event else { return UBG_EINVAL }
-    // The caller's struct may come from an older, smaller header: fill only what it has.
-    let capacity = event.pointee.size
-    guard capacity >= MemoryLayout<ubg_event_t>.offset(of: \.result)! + MemoryLayout<ubg_result_t>.size else {
+    var count: UInt = 0
+    return pull(object, timeout_ms, event, 1, &count)
+}
+
+/// Takes up to `capacity` of the oldest events at once (pull mode), waiting up to `timeout_ms`
+/// milliseconds for the first (0: do not wait; -1: wait forever): one call moves a burst of
+/// events, for hosts whose every call is costly (Python's ctypes). `events` is an array of
+/// `capacity` structs; set `events[0].size = sizeof(ubg_event_t)` first: the array's stride is
+/// taken from it, so an older, smaller header's array works too. `*out_count` receives how many
+/// were filled (at least 1 on UBG_OK, else 0). The events and their strings are valid until the
+/// next ubg_client_next_event() or ubg_client_next_events() call on the client, or until
+/// ubg_client_free(); events of the same name may share one `name` pointer. Call it from one
+/// thread at a time per client.
+///
+/// - Returns UBG_OK, UBG_ETIMEOUT (nothing within the timeout), UBG_ECLOSED (the client reached
+///   CLOSED or FAILED, or was freed, and every event was taken), UBG_ESTATE (callback mode),
+///   UBG_EINVAL (events or out_count NULL, capacity 0, or events[0].size unset), UBG_EHANDLE.
+/// - Thread-safe; blocks only the calling thread.
+@c public func ubg_client_next_events(
+    _ client: ubg_client_t?, _ timeout_ms: Int32, _ events: UnsafeMutablePointer<ubg_event_t>?, _ capacity: UInt,
+    _ out_count: UnsafeMutablePointer<UInt>?
+) -> ubg_result_t {
+    guard let object = ClientObject.registry.lookup(client) else { return UBG_EHANDLE }
+    guard let out_count else {
+        object.lastError.set("out_count is NULL")
+        return UBG_EINVAL
+    }
+    out_count.pointee = 0
+    guard capacity > 0 else {
+        object.lastError.set("capacity must be at least 1")
+        return UBG_EINVAL
+    }
+    return pull(object, timeout_ms, events, capacity, out_count)
+}
+
+private func pull(
+    _ object: ClientObject, _ timeoutMilliseconds: Int32, _ events: UnsafeMutablePointer<ubg_event_t>?,
+    _ capacity: UInt, _ outCount: UnsafeMutablePointer<UInt>
+) -> ubg_result_t {
+    guard let events else {
+        object.lastError.set("the event pointer is NULL")
+        return UBG_EINVAL
+    }
+    // The caller's structs may come from an older, smaller header: fill only what they have.
+    let stride = events.pointee.size
+    guard stride >= MemoryLayout<ubg_event_t>.offset(of: \.result)! + MemoryLayout<ubg_result_t>.size else {
         object.lastError.set("event->size must be set to sizeof(ubg_event_t)")
         return UBG_EINVAL
     }
@@ -401,14 +443,20 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
         object.lastError.set("this client delivers events to its callback; there is nothing to pull")
         return UBG_ESTATE
     }
-    var filled = ubg_event_t()
-    switch object.nextEvent(timeoutMilliseconds: timeout_ms, into: &filled) {
-    case .event:
-        filled.size = min(capacity, MemoryLayout<ubg_event_t>.size)
-        let count = filled.size
+    let copied = min(stride, MemoryLayout<ubg_event_t>.size)
+    let base = UnsafeMutableRawPointer(events)
+    let result = object.nextEvents(maxCount: Int(clamping: capacity), timeoutMilliseconds: timeoutMilliseconds) {
+        index, record in
+        var filled = ubg_event_t()
+        record.fill(&filled)
+        filled.size = copied
         withUnsafeBytes(of: filled) {
-            UnsafeMutableRawPointer(event).copyMemory(from: $0.baseAddress!, byteCount: count)
+            (base + index * stride).copyMemory(from: $0.baseAddress!, byteCount: copied)
         }
+    }
+    switch result {
+    case .events(let count):
+        outCount.pointee = UInt(count)
         return UBG_OK
     case .timedOut: return UBG_ETIMEOUT
     case .finished: return UBG_ECLOSED
@@ -417,14 +465,15 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 
 /// A file descriptor that is readable while events wait in the pull queue, for epoll, poll,
 /// libuv or asyncio. Only wait on it for readability; do not read, write or close it (the
-/// client owns it and closes it in ubg_client_free()).
+/// client owns it and closes it in ubg_client_free()). It is made on the first call: a client
+/// whose host never asks costs no descriptor.
 ///
-/// - Returns UBG_OK, UBG_EINVAL (out_fd NULL), UBG_EHANDLE.
+/// - Returns UBG_OK, UBG_EINVAL (out_fd NULL), UBG_EIO (no descriptor left), UBG_EHANDLE.
 /// - Thread-safe.
 @c public func ubg_client_get_event_fd(_ client: ubg_client_t?, _ out_fd: UnsafeMutablePointer<Int32>?) -> ubg_result_t
 {
     withClient(client) { object throws(GatewayError) in
         guard let out_fd else { throw GatewayError(.invalidArgument, "out_fd is NULL") }
-        out_fd.pointee = object.queue.fd
+        out_fd.pointee = try object.queue.eventFD()
     }
 }

@@ -30,11 +30,15 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     private var logLevel: Int32 = 0
     /// Loop thread, callback mode: the NUL-terminated copy of a dispatch's data, reused.
     private var dataScratch = CStringScratch()
+    /// Loop thread, pull mode: the box of the last dispatch name, shared by queued events.
+    private var names = NameBoxes()
+    /// Loop thread, pull mode: a notification of the consumer is due before the loop waits.
+    private var notifyScheduled = false
 
     init(loop: LoopObject, key: String) throws(GatewayError) {
         loopObject = loop
         settings = Locked(Settings(options: GatewayOptions(key: key)))
-        queue = try EventQueue(capacity: 4096)
+        queue = EventQueue(capacity: 4096)
     }
 
     func register() -> OpaquePointer {
@@ -118,15 +122,26 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
             deliverDispatch(name: name, data: data, to: callback)
             return
         }
-        guard let record = EventRecord(event, state: state, logLevel: logLevel) else { return }
+        guard let record = EventRecord(event, state: state, logLevel: logLevel, names: &names) else { return }
         if let callback {
-            record.withCEvent { callback(handle, $0, userData) }
+            var cEvent = ubg_event_t()
+            withExtendedLifetime(record) {
+                record.fill(&cEvent)
+                callback(handle, &cEvent, userData)
+            }
             return
         }
         let final: Bool
         if case .state(let s) = event, s == .closed || s == .failed { final = true } else { final = false }
         if queue.push(record, final: final) {
             client.setReadsPaused(true)
+        }
+        if !notifyScheduled {
+            notifyScheduled = true
+            loopObject.loop.runBeforeWaiting { [self] in
+                notifyScheduled = false
+                queue.notify()
+            }
         }
     }
 
@@ -151,8 +166,8 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     deinit { dataScratch.release() }
 
     /// The pull API (any one thread at a time).
-    func nextEvent(timeoutMilliseconds: Int32, into event: inout ubg_event_t) -> EventQueue.Pop {
-        queue.pop(timeoutMilliseconds: timeoutMilliseconds, into: &event) {
+    func nextEvents(maxCount: Int, timeoutMilliseconds: Int32, fill: (Int, EventRecord) -> Void) -> EventQueue.Pop {
+        queue.pop(maxCount: maxCount, timeoutMilliseconds: timeoutMilliseconds, fill: fill) {
             guard let client = gateway.withLock({ $0 }) else { return }
             loopObject.loop.execute { client.setReadsPaused(false) }
         }

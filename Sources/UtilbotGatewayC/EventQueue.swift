@@ -3,40 +3,49 @@ import Glibc
 import UtilbotGateway
 import UtilbotGatewayTypes
 
-/// The pull API's queue: bounded, with an eventfd that is readable exactly while events wait
-/// (for epoll, libuv or asyncio), and the storage of the event last handed out.
+/// The pull API's queue: bounded, with an eventfd (made on first request) that is readable
+/// exactly while events wait, for epoll, libuv or asyncio; and the events last handed out,
+/// whose strings the consumer reads until its next pull.
 ///
 /// Producer: the loop thread. Consumer: one host thread at a time. When the queue reaches its
 /// capacity the client pauses reading from the gateway (TCP back-pressure) until the consumer
 /// has taken half of it: nothing is dropped and memory stays bounded.
 final class EventQueue: @unchecked Sendable {
     private(set) var capacity: Int
-    let fd: Int32
-    // Allocated, not a stored pthread_mutex_t: `&property` gives no stable address in Swift.
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t> = {
-        let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(mutex, nil)
-        return mutex
-    }()
+    // Allocated, not stored: `&property` gives no stable address in Swift.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// -1 until a host asks for it: a client in callback mode, or one that only blocks in
+    /// ubg_client_next_event(), never costs a descriptor.
+    private var fd: Int32 = -1
     private var items: [EventRecord] = []
     private var head = 0
     private var finished = false
     private var paused = false
+    private var waiters = 0
+    /// Whether the eventfd has been written since the queue was last empty.
+    private var fdSignalled = false
     private(set) var fullCount: UInt64 = 0
-    // The consumer's current event: its strings live in `arena` until the next pull.
-    private var arena: UnsafeMutablePointer<CChar>?
+    /// The events of the last pull: alive, and so their strings, until the next one.
+    private var handedOut: [EventRecord] = []
 
-    init(capacity: Int) throws(GatewayError) {
-        let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard fd >= 0 else { throw GatewayError(.io, "eventfd: \(SystemError.describe(errno))") }
-        self.fd = fd
+    init(capacity: Int) {
         self.capacity = max(1, capacity)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        condition.initialize(to: pthread_cond_t())
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
-        arena?.deallocate()
-        close(fd)
+        if fd >= 0 { close(fd) }
+        pthread_cond_destroy(condition)
+        condition.deinitialize(count: 1)
+        condition.deallocate()
         pthread_mutex_destroy(mutex)
         mutex.deinitialize(count: 1)
         mutex.deallocate()
@@ -54,14 +63,25 @@ final class EventQueue: @unchecked Sendable {
         return items.count - head
     }
 
-    /// Appends an event (loop thread). Returns true when the queue just became full and the
-    /// producer should pause.
+    /// The descriptor, made on the first call; readable while events wait (or once finished).
+    func eventFD() throws(GatewayError) -> Int32 {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        if fd >= 0 { return fd }
+        let made = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard made >= 0 else { throw GatewayError(.io, "eventfd: \(SystemError.describe(errno))") }
+        fd = made
+        if items.count > head || finished { signal() }
+        return fd
+    }
+
+    /// Appends an event (loop thread) without waking the consumer: `notify` does, once per
+    /// burst. Returns true when the queue just became full and the producer should pause.
     func push(_ record: EventRecord, final: Bool) -> Bool {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         items.append(record)
         if final { finished = true }
-        if items.count - head == 1 { signal() }
         if items.count - head >= capacity && !paused {
             paused = true
             fullCount += 1
@@ -70,53 +90,64 @@ final class EventQueue: @unchecked Sendable {
         return false
     }
 
-    enum Pop {
-        case event
+    enum Pop: Equatable {
+        case events(Int)
         case timedOut
         case finished
     }
 
-    /// Waits up to `timeoutMilliseconds` (negative: forever) and fills `event` with the oldest
-    /// event. `resume` is called (without the lock) when a paused producer may go on.
-    func pop(timeoutMilliseconds: Int32, into event: inout ubg_event_t, resume: () -> Void) -> Pop {
+    /// Waits up to `timeoutMilliseconds` (negative: forever) for events and hands out up to
+    /// `maxCount` of the oldest: `fill(i, record)` for each, under the lock, which replaces the
+    /// previous pull's events. `resume` is called (without the lock) when a paused producer may
+    /// go on.
+    func pop(
+        maxCount: Int, timeoutMilliseconds: Int32, fill: (Int, EventRecord) -> Void, resume: () -> Void
+    ) -> Pop {
         let deadline = timeoutMilliseconds < 0 ? nil : monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
-        while true {
-            pthread_mutex_lock(mutex)
-            if head < items.count {
-                let record = items[head]
-                head += 1
-                if head == items.count {
-                    items.removeAll(keepingCapacity: items.capacity <= 4096)
-                    head = 0
-                    drainSignal()
-                } else if head >= 1024 && head * 2 >= items.count {
-                    items.removeSubrange(0..<head)
-                    head = 0
-                }
-                var shouldResume = false
-                if paused && items.count - head <= capacity / 2 {
-                    paused = false
-                    shouldResume = true
-                }
-                arena?.deallocate()
-                arena = nil
-                record.fill(&event, arena: &arena)
+        var previous: [EventRecord] = []
+        pthread_mutex_lock(mutex)
+        while items.count == head {
+            if finished {
                 pthread_mutex_unlock(mutex)
-                if shouldResume { resume() }
-                return .event
+                return .finished
             }
-            let done = finished
-            pthread_mutex_unlock(mutex)
-            if done { return .finished }
-            var wait: Int32 = -1
-            if let deadline {
-                let now = monotonicNanoseconds()
-                if now >= deadline { return .timedOut }
-                wait = Int32(min((deadline - now + 999_999) / 1_000_000, UInt64(Int32.max)))
+            guard wait(until: deadline) else {
+                pthread_mutex_unlock(mutex)
+                return .timedOut
             }
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&descriptor, 1, wait)
         }
+        let taken = min(items.count - head, max(1, maxCount))
+        previous = handedOut
+        handedOut = Array(items[head..<(head + taken)])
+        for (index, record) in handedOut.enumerated() { fill(index, record) }
+        head += taken
+        if head == items.count {
+            items.removeAll(keepingCapacity: items.capacity <= 4096)
+            head = 0
+            drainSignal()
+        } else if head >= 1024 && head * 2 >= items.count {
+            items.removeSubrange(0..<head)
+            head = 0
+        }
+        var shouldResume = false
+        if paused && items.count - head <= capacity / 2 {
+            paused = false
+            shouldResume = true
+        }
+        pthread_mutex_unlock(mutex)
+        previous.removeAll()  // the strings of the last pull are freed outside the lock
+        if shouldResume { resume() }
+        return .events(taken)
+    }
+
+    /// Wakes a waiting consumer and marks the descriptor readable if events wait (loop thread,
+    /// after a burst of pushes: one wake-up per burst, not per event).
+    func notify() {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        guard items.count > head || finished else { return }
+        signal()
+        if waiters > 0 { pthread_cond_broadcast(condition) }
     }
 
     /// No more events will come (the client is being freed): wakes a waiting consumer.
@@ -124,15 +155,34 @@ final class EventQueue: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         finished = true
         signal()
+        pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
     }
 
+    /// With the lock held: waits for a push or `finish`; false once `deadline` has passed.
+    private func wait(until deadline: UInt64?) -> Bool {
+        waiters += 1
+        defer { waiters -= 1 }
+        guard let deadline else {
+            pthread_cond_wait(condition, mutex)
+            return true
+        }
+        if monotonicNanoseconds() >= deadline { return false }
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        pthread_cond_timedwait(condition, mutex, &time)
+        return true
+    }
+
     private func signal() {
+        guard fd >= 0, !fdSignalled else { return }
+        fdSignalled = true
         var one: UInt64 = 1
         _ = write(fd, &one, 8)
     }
 
     private func drainSignal() {
+        guard fd >= 0, fdSignalled else { return }
+        fdSignalled = false
         var value: UInt64 = 0
         _ = read(fd, &value, 8)
     }

@@ -3,6 +3,12 @@
 
 #include "harness.h"
 
+static void ignore_event(ubg_client_t client, const ubg_event_t *event, void *user_data) {
+    (void)client;
+    (void)event;
+    (void)user_data;
+}
+
 static void test_version_and_names(void) {
     CHECK(strcmp(ubg_version(), "0.1.0") == 0);
     CHECK(strcmp(ubg_result_name(UBG_OK), "UBG_OK") == 0);
@@ -92,6 +98,23 @@ static void test_bad_arguments_say_why(void) {
     event.size = sizeof event;
     CHECK_RC(ubg_client_next_event(client, 0, &event), UBG_ETIMEOUT);
     CHECK_RC(ubg_client_next_event(client, 0, NULL), UBG_EINVAL);
+    ubg_event_t batch[4];
+    batch[0].size = sizeof batch[0];
+    size_t count = 7;
+    CHECK_RC(ubg_client_next_events(client, 0, batch, 4, &count), UBG_ETIMEOUT);
+    CHECK(count == 0);
+    CHECK_RC(ubg_client_next_events(client, 0, batch, 4, NULL), UBG_EINVAL);
+    CHECK_RC(ubg_client_next_events(client, 0, NULL, 4, &count), UBG_EINVAL);
+    CHECK_RC(ubg_client_next_events(client, 0, batch, 0, &count), UBG_EINVAL);
+    CHECK(strstr(ubg_client_last_error(client), "capacity"));
+    batch[0].size = 0;
+    CHECK_RC(ubg_client_next_events(client, 0, batch, 4, &count), UBG_EINVAL);
+    batch[0].size = sizeof batch[0];
+    ubg_client_t with_callback = NULL;
+    CHECK_OK(ubg_client_create(NULL, "key", &with_callback));
+    CHECK_OK(ubg_client_set_event_callback(with_callback, ignore_event, NULL));
+    CHECK_RC(ubg_client_next_events(with_callback, 0, batch, 4, &count), UBG_ESTATE);
+    CHECK_OK(ubg_client_free(with_callback));
     int fd = -1;
     CHECK_OK(ubg_client_get_event_fd(client, &fd));
     CHECK(fd >= 0);

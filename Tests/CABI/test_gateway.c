@@ -416,6 +416,54 @@ static void test_pull_api_and_its_fd(void) {
     devserver_stop(&gw);
 }
 
+/* 200 echoed events pulled in batches of up to 64: all arrive, in order, with intact strings
+ * (each batch's strings stay valid until the next pull), and no batch is empty. */
+static void test_pull_in_batches(void) {
+    devserver gw;
+    devserver_start(&gw, BASIC " --echo");
+    char url[512];
+    devserver_url(&gw, "v=1", url, sizeof url);
+    ubg_client_t client = make_client(NULL, url, "dev-key", NULL, NULL);
+    CHECK_OK(ubg_client_connect(client));
+    enum { SENT = 200, BATCH = 64 };
+    for (int i = 0; i < SENT; i++) {
+        char data[32];
+        snprintf(data, sizeof data, "{\"n\":%d}", i);
+        CHECK_OK(ubg_client_send(client, "batch", data));
+    }
+    ubg_event_t events[BATCH];
+    events[0].size = sizeof events[0];
+    int next = 0, ready = 0, batches = 0;
+    int64_t deadline = now_ms() + 10000;
+    while (next < SENT && now_ms() < deadline) {
+        size_t count = 99;
+        ubg_result_t rc = ubg_client_next_events(client, 1000, events, BATCH, &count);
+        if (rc == UBG_ETIMEOUT) {
+            CHECK(count == 0);
+            continue;
+        }
+        CHECK_OK(rc);
+        CHECK(count >= 1 && count <= BATCH);
+        batches++;
+        for (size_t i = 0; i < count; i++) {
+            CHECK(events[i].size == sizeof events[i]);
+            if (events[i].type == UBG_EVENT_READY) ready = 1;
+            if (events[i].type != UBG_EVENT_DISPATCH || strcmp(events[i].name, "ECHO") != 0) continue;
+            char want[32];
+            snprintf(want, sizeof want, "{\"n\":%d}", next);
+            CHECK_MSG(strstr(events[i].data, want) && strlen(events[i].data) == events[i].data_len,
+                      "echo %d missing, out of order or cut: %s", next, events[i].data);
+            next++;
+        }
+    }
+    CHECK_MSG(next == SENT, "pulled %d of %d echoes", next, SENT);
+    CHECK(ready && batches < SENT); /* bursts came out many at a time */
+    CHECK_OK(ubg_client_free(client));
+    size_t count = 1;
+    CHECK_RC(ubg_client_next_events(client, 0, events, BATCH, &count), UBG_EHANDLE);
+    devserver_stop(&gw);
+}
+
 static void test_hundred_clients_on_one_loop(void) {
     devserver gw;
     devserver_start(&gw, "--heartbeat 1000 --key dev-key");
@@ -454,6 +502,7 @@ const test_case gateway_tests[] = {
     {"gateway: free from inside a callback", test_free_from_inside_a_callback, 30},
     {"gateway: 8 threads send while the server forces reconnects", test_eight_threads_send_while_the_server_forces_reconnects, 60},
     {"gateway: pull API and its fd", test_pull_api_and_its_fd, 30},
+    {"gateway: pull in batches", test_pull_in_batches, 30},
     {"gateway: 100 clients on one loop", test_hundred_clients_on_one_loop, 60},
 };
 const size_t gateway_test_count = sizeof gateway_tests / sizeof gateway_tests[0];

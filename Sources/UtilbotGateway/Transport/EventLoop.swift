@@ -165,6 +165,23 @@ package final class EventLoop: @unchecked Sendable {
     /// the clock for every message.
     package private(set) var phaseStart: UInt64 = 0
 
+    /// Loop thread: actions to run once everything due now is handled, just before the loop
+    /// waits again (so a burst of reads can end in one notification rather than one per event).
+    private var beforeWaiting: [() -> Void] = []
+
+    /// Runs `action` on the loop thread when the loop next runs out of work. Loop thread only.
+    package func runBeforeWaiting(_ action: @escaping () -> Void) {
+        beforeWaiting.append(action)
+    }
+
+    private func runBeforeWaitingActions() {
+        while !beforeWaiting.isEmpty {
+            let actions = beforeWaiting
+            beforeWaiting.removeAll(keepingCapacity: true)
+            for action in actions { action() }
+        }
+    }
+
     @discardableResult
     package func schedule(afterNanoseconds delay: UInt64, _ action: @escaping () -> Void) -> TimerID {
         let id = nextID
@@ -188,6 +205,7 @@ package final class EventLoop: @unchecked Sendable {
             phaseStart = monotonicNanoseconds()
             runQueuedTasks()
             if stopping.load(ordering: .acquiring) { break }
+            runBeforeWaitingActions()
             let timeout = pollTimeout()
             let count = events.withUnsafeMutableBufferPointer {
                 epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeout)
@@ -208,6 +226,7 @@ package final class EventLoop: @unchecked Sendable {
             runExpiredTimers()
         }
         runQueuedTasks()
+        runBeforeWaitingActions()
         let late = queue.withLock { state in
             state.finished = true
             defer { state.tasks.removeAll() }

@@ -143,6 +143,7 @@ FUNCTIONS: dict[str, tuple[object, list[object]]] = {
     "ubg_client_get_state": (c_int, [c_void_p, POINTER(c_int)]),
     "ubg_client_get_stats": (c_int, [c_void_p, POINTER(CStats)]),
     "ubg_client_next_event": (c_int, [c_void_p, c_int32, POINTER(CEvent)]),
+    "ubg_client_next_events": (c_int, [c_void_p, c_int32, POINTER(CEvent), c_size_t, POINTER(c_size_t)]),
     "ubg_client_get_event_fd": (c_int, [c_void_p, POINTER(c_int32)]),
 }
 

@@ -7,13 +7,13 @@ import json
 import threading
 import time
 import weakref
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from . import _ffi
-from ._ffi import CEvent, CStats, Result
+from ._ffi import CStats, Result
 from .errors import ClientClosedError, UbgError, error_for
-from .events import Event, EventType, LogLevel, State, Stats
+from .events import Event, EventBatch, EventType, LogLevel, State, Stats
 
 DEFAULT_URL = "wss://gateway.utilbot.co/?v=1"
 # A blocking wait is cut into slices this long, so Ctrl-C (KeyboardInterrupt) gets through.
@@ -76,8 +76,10 @@ class Client:
         # Held while pulling and while freeing: a free never pulls the event storage from under
         # a thread that is reading it. Reentrant, as a handler may free its own client.
         self._pull_lock = threading.RLock()
-        self._event = CEvent()
-        self._event.size = ctypes.sizeof(CEvent)
+        # One library call moves up to a batch of events (ctypes calls are costly); they wait
+        # here as Python objects.
+        self._batch = EventBatch()
+        self._buffered: deque[Event] = deque()
         self._finished = False
         self._connected = False
         self._handlers: dict[Any, list[Handler]] = defaultdict(list)
@@ -187,7 +189,7 @@ class Client:
     @property
     def finished(self) -> bool:
         """True once the client reached CLOSED or FAILED and every event was taken."""
-        return self._finished
+        return self._finished and not self._buffered
 
     # Events
 
@@ -268,13 +270,18 @@ class Client:
             raise error_for(rc, message)
 
     def _pull(self, timeout: float | None) -> Event | None:
+        if self._buffered:
+            return self._buffered.popleft()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._pull_lock:
             while not self._finished:
+                if self._buffered:  # another thread pulled while this one waited for the lock
+                    return self._buffered.popleft()
                 left = _WAIT_SLICE if deadline is None else min(_WAIT_SLICE, deadline - time.monotonic())
-                rc = self._lib.ubg_client_next_event(self._h, max(0, int(left * 1000)), ctypes.byref(self._event))
+                rc, events = self._batch.pull(self._lib, self._h, max(0, int(left * 1000)))
                 if rc == Result.OK:
-                    return Event(self._event)
+                    self._buffered.extend(events)
+                    return self._buffered.popleft()
                 if rc == Result.ECLOSED:
                     self._finished = True
                     return None

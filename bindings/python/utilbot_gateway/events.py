@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,8 @@ from .errors import UbgError, error_for, refusal
 
 
 _UNSET: Any = object()
+_RESULTS = frozenset(int(r) for r in Result)
+_STATES = {int(s): s for s in State}
 
 
 class Event:
@@ -42,8 +45,25 @@ class Event:
         self.reconnect = bool(c.reconnect)
         self.http_status: int | None = c.http_status or None
         self.state = State(c.state)
-        self.result = Result(c.result) if c.result in set(Result) else Result.EIO
+        self.result = Result(c.result) if c.result in _RESULTS else Result.EIO
         self._data: Any = _UNSET
+
+    @classmethod
+    def _dispatch(cls, name: str, raw: str | None, state: State) -> Event:
+        """A DISPATCH event without the generic constructor's work (the hot path of a batch)."""
+        event = cls.__new__(cls)
+        event.type = EventType.DISPATCH
+        event.name = name
+        event.raw = raw
+        event.code = None
+        event.message = None
+        event.local = False
+        event.reconnect = False
+        event.http_status = None
+        event.state = state
+        event.result = Result.OK
+        event._data = _UNSET
+        return event
 
     @property
     def data(self) -> Any:
@@ -73,6 +93,49 @@ class Event:
         if self.type == EventType.STATE:
             fields.append(f"state={self.state.name}")
         return f"Event({', '.join(fields)})"
+
+
+class EventBatch:
+    """Pulls up to `CAPACITY` events in one library call and copies them out as `Event`s.
+
+    The structs are read with one `struct.iter_unpack` over the array rather than field by
+    field through ctypes, and DISPATCH events (nearly all of them) take a short path; events
+    of the same name share one name pointer within a call, so each name is decoded once.
+    """
+
+    CAPACITY = 256
+    # ubg_event_t: size, type, name, data, data_len, code, has_code, message, local, reconnect,
+    # http_status, state, result (native alignment), padded to sizeof(ubg_event_t).
+    _FORMAT = "@NiPPNiiPiiiii"
+    _STRUCT = struct.Struct(_FORMAT + "x" * (ctypes.sizeof(CEvent) - struct.calcsize(_FORMAT)))
+
+    def __init__(self) -> None:
+        self._array = (CEvent * self.CAPACITY)()
+        self._array[0].size = ctypes.sizeof(CEvent)
+        self._count = ctypes.c_size_t()
+        self._view = memoryview(self._array).cast("B")
+
+    def pull(self, lib: Any, handle: int, timeout_ms: int) -> tuple[int, list[Event]]:
+        rc = lib.ubg_client_next_events(handle, timeout_ms, self._array, self.CAPACITY, ctypes.byref(self._count))
+        if rc != Result.OK:
+            return rc, []
+        n = self._count.value
+        events: list[Event] = []
+        append = events.append
+        names: dict[int, str] = {}
+        string_at = ctypes.string_at
+        dispatch = Event._dispatch
+        unpacked = self._STRUCT.iter_unpack(self._view[: n * self._STRUCT.size])
+        for i, (_, kind, name_p, data_p, data_len, *_rest, state, _result) in enumerate(unpacked):
+            if kind == EventType.DISPATCH:
+                name = names.get(name_p)
+                if name is None:
+                    name = names[name_p] = string_at(name_p).decode()
+                raw = string_at(data_p, data_len).decode() if data_p else None
+                append(dispatch(name, raw, _STATES[state]))
+            else:
+                append(Event(self._array[i]))
+        return rc, events
 
 
 @dataclass(frozen=True)
@@ -108,4 +171,4 @@ class Stats:
         )
 
 
-__all__ = ["Event", "EventType", "LogLevel", "State", "Stats"]
+__all__ = ["Event", "EventBatch", "EventType", "LogLevel", "State", "Stats"]
