@@ -12,8 +12,9 @@
  *     ...                                                 // events arrive on the loop thread
  *     ubg_client_free(client);
  *
- * or, without callbacks, pull events: ubg_client_next_event(client, timeout_ms, &event), and
- * wait for ubg_client_get_event_fd() to become readable in your own event loop.
+ * or, without callbacks, pull events: ubg_client_next_event(client, timeout_ms, &event), or
+ * many per call with ubg_client_next_events(), and wait for ubg_client_get_event_fd() to
+ * become readable in your own event loop.
  *
  * THREADS. A loop (ubg_loop_t) is one I/O thread; many clients share one. Every function may
  * be called from any thread, also from inside a callback. Callbacks run on the loop thread,
@@ -22,8 +23,8 @@
  * non-blocking with timeouts. A callback that blocks delays every client on its loop.
  *
  * OWNERSHIP. Strings passed in are copied before the call returns. Pointers handed to a
- * callback are valid until it returns; an event from ubg_client_next_event() is valid until the
- * next call of it on that client. Static strings (names, versions) live forever. The library
+ * callback are valid until it returns; events from ubg_client_next_event() or
+ * ubg_client_next_events() are valid until the next pull on that client. Static strings (names, versions) live forever. The library
  * never frees memory the caller owns and never asks the caller to free library memory.
  *
  * ERRORS. Functions return a ubg_result_t; ubg_result_name() and ubg_result_string() describe
@@ -103,8 +104,8 @@ typedef enum ubg_log_level {
 } ubg_log_level_t;
 
 /** One event. Every pointer is owned by the library: in a callback it is valid until the
- *  callback returns; from ubg_client_next_event() until the next call of it on that client
- *  (or ubg_client_free()). Strings are NUL-terminated UTF-8. New fields are only ever added
+ *  callback returns; from ubg_client_next_event() or ubg_client_next_events() until the next
+ *  pull on that client (or ubg_client_free()). Strings are NUL-terminated UTF-8. New fields are only ever added
  *  at the end; `size` says how many bytes the library filled. */
 typedef struct ubg_event {
     size_t size;              /**< sizeof(ubg_event_t) of the library that filled it */
@@ -370,8 +371,9 @@ UBG_API ubg_result_t ubg_client_next_events(ubg_client_t client, int32_t timeout
 
 /// A file descriptor that is readable while events wait in the pull queue, for epoll, poll,
 /// libuv or asyncio. Only wait on it for readability; do not read, write or close it (the
-/// client owns it and closes it in ubg_client_free()).
-/// - Returns UBG_OK, UBG_EINVAL (out_fd NULL), UBG_EHANDLE.
+/// client owns it and closes it in ubg_client_free()). It is made on the first call: a client
+/// whose host never asks costs no descriptor.
+/// - Returns UBG_OK, UBG_EINVAL (out_fd NULL), UBG_EIO (no descriptor left), UBG_EHANDLE.
 /// - Thread-safe.
 UBG_API ubg_result_t ubg_client_get_event_fd(ubg_client_t client, int32_t * out_fd);
 

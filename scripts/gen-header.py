@@ -45,8 +45,9 @@ PROLOGUE = """\
  *     ...                                                 // events arrive on the loop thread
  *     ubg_client_free(client);
  *
- * or, without callbacks, pull events: ubg_client_next_event(client, timeout_ms, &event), and
- * wait for ubg_client_get_event_fd() to become readable in your own event loop.
+ * or, without callbacks, pull events: ubg_client_next_event(client, timeout_ms, &event), or
+ * many per call with ubg_client_next_events(), and wait for ubg_client_get_event_fd() to
+ * become readable in your own event loop.
  *
  * THREADS. A loop (ubg_loop_t) is one I/O thread; many clients share one. Every function may
  * be called from any thread, also from inside a callback. Callbacks run on the loop thread,
@@ -55,8 +56,8 @@ PROLOGUE = """\
  * non-blocking with timeouts. A callback that blocks delays every client on its loop.
  *
  * OWNERSHIP. Strings passed in are copied before the call returns. Pointers handed to a
- * callback are valid until it returns; an event from ubg_client_next_event() is valid until the
- * next call of it on that client. Static strings (names, versions) live forever. The library
+ * callback are valid until it returns; events from ubg_client_next_event() or
+ * ubg_client_next_events() are valid until the next pull on that client. Static strings (names, versions) live forever. The library
  * never frees memory the caller owns and never asks the caller to free library memory.
  *
  * ERRORS. Functions return a ubg_result_t; ubg_result_name() and ubg_result_string() describe

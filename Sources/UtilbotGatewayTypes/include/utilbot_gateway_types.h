@@ -70,8 +70,8 @@ typedef enum ubg_log_level {
 } ubg_log_level_t;
 
 /** One event. Every pointer is owned by the library: in a callback it is valid until the
- *  callback returns; from ubg_client_next_event() until the next call of it on that client
- *  (or ubg_client_free()). Strings are NUL-terminated UTF-8. New fields are only ever added
+ *  callback returns; from ubg_client_next_event() or ubg_client_next_events() until the next
+ *  pull on that client (or ubg_client_free()). Strings are NUL-terminated UTF-8. New fields are only ever added
  *  at the end; `size` says how many bytes the library filled. */
 typedef struct ubg_event {
     size_t size;              /**< sizeof(ubg_event_t) of the library that filled it */
