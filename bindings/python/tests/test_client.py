@@ -202,6 +202,28 @@ def test_sends_before_ready_arrive_after_ready_in_order(gateway):
         assert [wait_for(client, EventType.DISPATCH, "ECHO").data["d"]["n"] for _ in range(5)] == list(range(5))
 
 
+def test_bursts_arrive_whole_and_in_order_through_batched_pulls(gateway):
+    # 600 echoes come out of the library in batches of up to 256; every event, its name, its
+    # text (with non-ASCII) and its decoded data must survive the copy, in order.
+    server = gateway("--echo")
+    with Client("dev-key", url=server.url(), **FAST) as client:
+        client.connect()
+        wait_for(client, EventType.READY)
+        for i in range(600):
+            client.send("burst", {"i": i, "text": f"é{i}✓"})
+        seen = []
+        for event in client.events(timeout=10):
+            if event.type == EventType.DISPATCH and event.name == "ECHO":
+                d = event.data["d"]
+                assert d == {"i": len(seen), "text": f"é{len(seen)}✓"}
+                assert event.raw is not None and event.code is None and not event.local
+                seen.append(d["i"])
+                if len(seen) == 600:
+                    break
+        assert seen == list(range(600))
+        assert client.stats.queued_events == 0
+
+
 def test_bad_input_raises_typed_errors():
     client = Client("dev-key", url="ws://127.0.0.1:9/")
     with pytest.raises(InvalidStateError):

@@ -27,6 +27,7 @@ C_TYPES = {
     "ubg_client_t *": ctypes.POINTER(ctypes.c_void_p),
     "ubg_loop_t *": ctypes.POINTER(ctypes.c_void_p),
     "int32_t *": ctypes.POINTER(ctypes.c_int32),
+    "size_t *": ctypes.POINTER(ctypes.c_size_t),
     "ubg_state_t *": ctypes.POINTER(ctypes.c_int),
     "ubg_stats_t *": ctypes.POINTER(_ffi.CStats),
     "ubg_event_t *": ctypes.POINTER(_ffi.CEvent),

@@ -201,7 +201,10 @@ class Client:
     def events(self, timeout: float | None = None) -> Iterator[Event]:
         """Yields events until the client is finished (closed or refused), or until no event
         came for `timeout` seconds."""
+        buffered = self._buffered
         while not self._finished:
+            while buffered:  # the rest of the last batch, without a call per event
+                yield buffered.popleft()
             event = self._pull(timeout)
             if event is None:
                 return
