@@ -334,6 +334,15 @@ public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
         require(
             same(got, want, dOf: bytes, bytes) && got.d == want.d,
             "envelope \(got), the reference \(want): \(show(bytes))")
+        // A cached name (the driver passes the last one it saw) changes nothing but identity:
+        // the same name, a different one, a prefix of it.
+        for known in [got.t, "x", got.t.map { String($0.unicodeScalars.dropLast()) }] {
+            let rescanned = Result { () throws(GatewayError) in try JSONScanner.scanEnvelope(bytes, knownName: known) }
+            guard case .success(let again) = rescanned else {
+                violation("scanEnvelope with knownName refused what it accepted without: \(show(bytes))")
+            }
+            require(same(again, got, dOf: bytes, bytes), "knownName \(String(describing: known)) changed \(got)")
+        }
     case (.success(let got), .none):
         violation("scanEnvelope accepted \(got), the reference refuses: \(show(bytes))")
     case (.failure(let error), .some(let want)):
