@@ -304,7 +304,8 @@ extension GatewayClient: WebSocketClientDelegate {
         spareActions = []
         machine.received(message, now: loop.phaseStart, into: &actions)
         perform(actions)
-        actions.removeAll(keepingCapacity: true)
+        // Kept for the next message, unless a rare burst (Hello, a flush of queued sends) grew it.
+        actions.removeAll(keepingCapacity: actions.capacity <= 8)
         spareActions = actions
     }
 

@@ -203,6 +203,9 @@ package final class Connection: @unchecked Sendable {
     private func connected() {
         loop.cancel(attemptTimer)
         attemptTimer = nil
+        // Only needed to try the next one: an idle connection keeps none of them.
+        addresses = []
+        attemptFailures = []
         guard let tlsContext else {
             becomeOpen()
             return
