@@ -142,6 +142,8 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 /// Trusts the CA certificates in `ca_file` (PEM) and/or `ca_dir` (hashed directory) instead of
 /// the system trust store. NULL for both restores the system store. Paths are copied; the
 /// files are read at ubg_client_connect(), which fails with UBG_ETLS if they cannot be loaded.
+/// Clients with the same TLS settings share one TLS context (and its loaded certificates) while
+/// any of them lives: a changed file is read again once they are all freed.
 ///
 /// - Returns UBG_OK, UBG_EINVAL (not UTF-8), UBG_ESTATE (already connected), UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().

@@ -75,7 +75,7 @@ package final class GatewayClient: @unchecked Sendable {
         self.loop = loop
         self.options = options
         self.url = try GatewayURL(options.url, compression: options.compression)
-        self.tlsContext = url.webSocketURL.secure ? try TLSContext(options.webSocket.tls) : nil
+        self.tlsContext = url.webSocketURL.secure ? try TLSContext.shared(options.webSocket.tls) : nil
         let seed = SecureRandom.bytes(count: 8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         self.machine = SessionStateMachine(configuration: options.session, seed: seed)
     }

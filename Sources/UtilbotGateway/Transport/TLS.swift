@@ -3,7 +3,7 @@ import Glibc
 
 /// How a client verifies the server. Verification of the chain and of the host name is on by
 /// default; turning it off is possible only through the loudly named `insecureSkipVerify`.
-package struct TLSConfiguration: Sendable, Equatable {
+package struct TLSConfiguration: Sendable, Hashable {
     /// A PEM file of trusted CA certificates; nil uses the system trust store.
     package var caFile: String?
     /// A directory of hashed CA certificates (c_rehash layout); nil uses the system trust store.
@@ -22,6 +22,26 @@ package struct TLSConfiguration: Sendable, Equatable {
 /// share between connections and threads once made.
 package final class TLSContext: @unchecked Sendable {
     let context: OpaquePointer
+
+    private final class WeakContext: @unchecked Sendable {
+        weak var context: TLSContext?
+        init(_ context: TLSContext) { self.context = context }
+    }
+
+    private static let live = Locked<[TLSConfiguration: WeakContext]>([:])
+
+    /// The context for `configuration`, shared by every client made with the same settings
+    /// while any of them lives: a context with its trust store costs tens of kilobytes, which
+    /// 10,000 shards must not pay each. The CA file is read when the first of them is made.
+    package static func shared(_ configuration: TLSConfiguration) throws(GatewayError) -> TLSContext {
+        try live.withLock { (contexts: inout [TLSConfiguration: WeakContext]) throws(GatewayError) -> TLSContext in
+            if let existing = contexts[configuration]?.context { return existing }
+            let made = try TLSContext(configuration)
+            contexts = contexts.filter { $0.value.context != nil }
+            contexts[configuration] = WeakContext(made)
+            return made
+        }
+    }
     package let configuration: TLSConfiguration
 
     package init(_ configuration: TLSConfiguration) throws(GatewayError) {
@@ -33,7 +53,9 @@ package final class TLSContext: @unchecked Sendable {
         guard ubg_ssl_ctx_set_min_tls12(ctx) == 1 else {
             throw GatewayError(.tls, "could not require TLS 1.2: \(TLSError.drain())")
         }
-        _ = ubg_ssl_ctx_set_mode(ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER))
+        // RELEASE_BUFFERS: an idle session gives its 16 KiB record buffers back.
+        _ = ubg_ssl_ctx_set_mode(
+            ctx, Int(SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS))
         if configuration.insecureSkipVerify {
             SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nil)
             return
