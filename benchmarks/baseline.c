@@ -25,6 +25,8 @@ typedef struct {
     uint8_t *left; /* multi-connection modes: the start of a frame cut in two */
     size_t left_len;
     int ready, closed;
+    z_stream z; /* zlib: each connection its own stream (its window is the server's context) */
+    int z_ready;
 } conn_t;
 
 /* The state of the single-connection modes and the counters of all. */
@@ -34,31 +36,39 @@ static int got_hello, ended;
 static uint64_t *rtt;
 static uint64_t ping_sent_ns;
 
-static z_stream zin;
 static uint8_t *zout;
 static size_t zout_cap;
 
 /* Inflates one binary message; returns the JSON text (zout) and its length. */
-static const char *inflate_msg(const uint8_t *p, size_t n, size_t *outlen) {
-    if (o.zlib == ZL_MSG) inflateReset(&zin);
-    zin.next_in = (Bytef *)p;
-    zin.avail_in = (uInt)n;
+static const char *inflate_msg(conn_t *c, const uint8_t *p, size_t n, size_t *outlen) {
+    z_stream *zs = &c->z;
+    if (!c->z_ready) {
+        if (inflateInit(zs) != Z_OK) {
+            fprintf(stderr, "baseline: inflateInit failed\n");
+            exit(1);
+        }
+        c->z_ready = 1;
+    } else if (o.zlib == ZL_MSG) {
+        inflateReset(zs);
+    }
+    zs->next_in = (Bytef *)p;
+    zs->avail_in = (uInt)n;
     size_t len = 0;
     for (;;) {
         if (zout_cap - len < 4096) {
             zout_cap = zout_cap ? zout_cap * 2 : 262144;
             zout = realloc(zout, zout_cap);
         }
-        zin.next_out = zout + len;
-        zin.avail_out = (uInt)(zout_cap - len);
-        int rc = inflate(&zin, Z_SYNC_FLUSH);
-        len = zout_cap - zin.avail_out;
+        zs->next_out = zout + len;
+        zs->avail_out = (uInt)(zout_cap - len);
+        int rc = inflate(zs, Z_SYNC_FLUSH);
+        len = zout_cap - zs->avail_out;
         if (rc == Z_STREAM_END) break;
         if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            fprintf(stderr, "baseline: inflate: %d %s\n", rc, zin.msg ? zin.msg : "");
+            fprintf(stderr, "baseline: inflate: %d %s\n", rc, zs->msg ? zs->msg : "");
             exit(1);
         }
-        if (zin.avail_in == 0 && zin.avail_out != 0) break;
+        if (zs->avail_in == 0 && zs->avail_out != 0) break;
     }
     *outlen = len;
     return (const char *)zout;
@@ -84,7 +94,7 @@ static void send_result(conn_t *c, uint64_t n, uint64_t s) {
 static void on_message(conn_t *c, int opcode, const uint8_t *p, size_t n) {
     const char *json = (const char *)p;
     size_t jn = n;
-    if (opcode == 2) json = inflate_msg(p, n, &jn);
+    if (opcode == 2) json = inflate_msg(c, p, n, &jn);
     else if (opcode == 8) {
         c->closed = 1;
         return;
@@ -138,7 +148,6 @@ static void on_message(conn_t *c, int opcode, const uint8_t *p, size_t n) {
 static int run_single(void) {
     conn_t c = {0};
     wsr_connect(&c.c, &o);
-    if (o.zlib != ZL_NONE && inflateInit(&zin) != Z_OK) return 1;
     if (o.mode == MODE_LATENCY) rtt = calloc((size_t)o.n, sizeof *rtt);
     char req[2048];
     int n = wsr_upgrade_request(&o, req, sizeof req);

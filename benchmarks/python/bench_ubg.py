@@ -1,6 +1,6 @@
 """This library's Python binding (utilbot_gateway.Client, ctypes, the pull API) as a gateway
 client: events pulled with `client.events()`, each GLOBAL_GUILD_COUNT decoded with
-`event.data["guilds"]` (json.loads of d, done by the binding on first access). idle and scale:
+`event.data["guilds"]` (d decoded by the binding on first access, with the json module's C scanner). idle and scale:
 every client on the library's default loop (one I/O thread, which also heartbeats); this
 thread waits on the clients' event descriptors with selectors and pulls what comes."""
 
