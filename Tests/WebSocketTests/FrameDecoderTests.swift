@@ -54,7 +54,7 @@ import UtilbotGateway
         let frames = try decodeAllWays(bytes)
         #expect(frames.map(\.opcode) == [.text, .ping, .binary, .continuation, .close])
         #expect(frames.map(\.fin) == [true, true, false, true, true])
-        #expect(frames[4].payload == [0x03, 0xE8] + Array("bye".utf8))
+        #expect(Array(frames[4].payload) == [0x03, 0xE8] + Array("bye".utf8))
     }
 
     @Test(arguments: [1, 2, 4] as [UInt8])

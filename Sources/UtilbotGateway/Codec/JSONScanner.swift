@@ -82,6 +82,17 @@ package enum JSONScanner {
     }
 
     package static func scanEnvelope(
+        _ bytes: ArraySlice<UInt8>,
+        maxDepth: Int = defaultMaxDepth,
+        knownName: String? = nil
+    ) throws(GatewayError) -> Envelope {
+        let result: Result<Envelope, GatewayError> = bytes.withUnsafeBytes { buffer in
+            Result { () throws(GatewayError) in try scanEnvelope(buffer, maxDepth: maxDepth, knownName: knownName) }
+        }
+        return try result.get()
+    }
+
+    package static func scanEnvelope(
         _ bytes: [UInt8],
         maxDepth: Int = defaultMaxDepth,
         knownName: String? = nil

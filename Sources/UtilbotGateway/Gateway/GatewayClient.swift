@@ -272,34 +272,32 @@ extension GatewayClient: WebSocketClientDelegate {
 
     package func webSocket(_ client: WebSocketClient, didReceive event: WebSocketConnection.Event) {
         guard client === webSocket else { return }
-        let message: [UInt8]
         switch event {
-        case .text(let bytes):
-            message = bytes
+        case .text(let message):
+            count(message.count)
+            receive(message)
         case .binary(let bytes):
+            count(bytes.count)
             guard let inflater else {
-                message = bytes
-                break
-            }
-            do {
-                message = try inflater.inflate(bytes)
-            } catch {
-                count(bytes)
-                let code = error.code == .messageTooLarge ? CloseCode.messageTooBig : CloseCode.invalidPayload
-                perform(machine.connectionBroken(error, closeCode: code))
+                receive(bytes)
                 return
             }
-            count(bytes)
-            receive(message)
-            return
+            let inflated = bytes.withUnsafeBytes { wire in
+                Result { () throws(GatewayError) -> [UInt8] in try inflater.inflate(wire) }
+            }
+            switch inflated {
+            case .success(let message):
+                receive(message[...])
+            case .failure(let error):
+                let code = error.code == .messageTooLarge ? CloseCode.messageTooBig : CloseCode.invalidPayload
+                perform(machine.connectionBroken(error, closeCode: code))
+            }
         case .ping, .pong, .closed:
             return
         }
-        count(message)
-        receive(message)
     }
 
-    private func receive(_ message: [UInt8]) {
+    private func receive(_ message: ArraySlice<UInt8>) {
         var actions = spareActions
         spareActions = []
         machine.received(message, now: loop.phaseStart, into: &actions)
@@ -309,9 +307,9 @@ extension GatewayClient: WebSocketClientDelegate {
         spareActions = actions
     }
 
-    private func count(_ wire: [UInt8]) {
+    private func count(_ wireBytes: Int) {
         unpublishedMessagesIn += 1
-        unpublishedBytesIn += UInt64(wire.count)
+        unpublishedBytesIn += UInt64(wireBytes)
     }
 
     package func webSocketDidDrain(_ client: WebSocketClient) {

@@ -163,13 +163,14 @@ package struct SessionStateMachine {
     /// One complete message (decompressed), as it arrived.
     package mutating func received(_ message: [UInt8], now: UInt64) -> [Action] {
         var actions: [Action] = []
-        received(message, now: now, into: &actions)
+        received(message[...], now: now, into: &actions)
         return actions
     }
 
     /// `received(_:now:)` appending to the caller's `actions`, so a driver can reuse one array:
-    /// this runs once per message.
-    package mutating func received(_ message: [UInt8], now: UInt64, into actions: inout [Action]) {
+    /// this runs once per message. `message` may be a slice of a receive buffer: `d` is handed on
+    /// as a slice of it.
+    package mutating func received(_ message: ArraySlice<UInt8>, now: UInt64, into actions: inout [Action]) {
         heartbeat?.received(now: now)
         let envelope: Envelope
         do {
@@ -179,8 +180,10 @@ package struct SessionStateMachine {
                 .emit(.localError(GatewayError(.invalidJSON, "malformed message from the gateway: \(error.message)"))))
             return
         }
-        // A slice shares the message's storage: `d` is handed on without a copy.
-        let d = envelope.d.map { message[$0] }
+        // A slice shares the message's storage: `d` is handed on without a copy. The envelope's
+        // offsets count from the message's first byte.
+        let base = message.startIndex
+        let d = envelope.d.map { message[(base + $0.lowerBound)..<(base + $0.upperBound)] }
         switch envelope.op {
         case 0:
             guard let name = envelope.t else {

@@ -1,13 +1,18 @@
-/// One WebSocket frame with its payload unmasked.
+/// One WebSocket frame with its payload unmasked. A decoded frame's payload is a slice of the
+/// decoder's buffer: no copy per frame.
 package struct Frame: Equatable, Sendable {
     package var fin: Bool
     package var opcode: Opcode
-    package var payload: [UInt8]
+    package var payload: ArraySlice<UInt8>
 
-    package init(fin: Bool = true, opcode: Opcode, payload: [UInt8] = []) {
+    package init(fin: Bool = true, opcode: Opcode, payload: ArraySlice<UInt8>) {
         self.fin = fin
         self.opcode = opcode
         self.payload = payload
+    }
+
+    package init(fin: Bool = true, opcode: Opcode, payload: [UInt8] = []) {
+        self.init(fin: fin, opcode: opcode, payload: payload[...])
     }
 }
 

@@ -81,7 +81,8 @@ package struct FrameDecoder {
         let payloadLength = Int(length)
         guard available - headerLength >= payloadLength else { return nil }
         let start = readIndex + headerLength
-        let payload = Array(buffer[start..<(start + payloadLength)])
+        // A slice, not a copy: it lives until the frame is handled, before the next append.
+        let payload = buffer[start..<(start + payloadLength)]
         readIndex = start + payloadLength
         return Frame(fin: fin, opcode: opcode, payload: payload)
     }

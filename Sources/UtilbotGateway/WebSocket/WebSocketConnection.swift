@@ -6,11 +6,13 @@
 /// text as UTF-8 incrementally across fragments, answers pings, runs the closing handshake
 /// (RFC 6455 §7) and fails the connection with 1002, 1007 or 1009 on a violation.
 package struct WebSocketConnection {
+    /// Payloads are slices of the connection's receive buffer: handle them (or copy them) before
+    /// the next `receive`, or that call copies the buffer.
     package enum Event: Equatable, Sendable {
-        case text([UInt8])
-        case binary([UInt8])
-        case ping([UInt8])
-        case pong([UInt8])
+        case text(ArraySlice<UInt8>)
+        case binary(ArraySlice<UInt8>)
+        case ping(ArraySlice<UInt8>)
+        case pong(ArraySlice<UInt8>)
         /// The closing handshake is complete, or the connection failed. `code` is the
         /// server's close code when it closed first (1005 when its frame had none), ours
         /// when we did or when we failed the connection; `error` says why we failed it.
@@ -87,7 +89,7 @@ package struct WebSocketConnection {
                 return frame.opcode == .text ? .text(frame.payload) : .binary(frame.payload)
             }
             fragmentOpcode = frame.opcode
-            fragments = frame.payload
+            fragments = Array(frame.payload)
             if frame.opcode == .text { try checkText(frame.payload, final: false) }
             return nil
         default:  // continuation; the decoder rejects unknown opcodes
@@ -103,14 +105,14 @@ package struct WebSocketConnection {
             if opcode == .text { try checkText(frame.payload, final: frame.fin) }
             guard frame.fin else { return nil }
             fragmentOpcode = nil
-            let message = fragments
+            let message = fragments[...]
             fragments = []
             if case .closing = state { return nil }
             return opcode == .text ? .text(message) : .binary(message)
         }
     }
 
-    private mutating func checkText(_ bytes: [UInt8], final: Bool) throws(WebSocketFailure) {
+    private mutating func checkText(_ bytes: ArraySlice<UInt8>, final: Bool) throws(WebSocketFailure) {
         let ok = bytes.withUnsafeBytes { utf8.feed($0) }
         if !ok || (final && !utf8.isComplete) {
             utf8.reset()
@@ -119,7 +121,8 @@ package struct WebSocketConnection {
         if final { utf8.reset() }
     }
 
-    private mutating func handleClose(_ payload: [UInt8]) throws(WebSocketFailure) -> Event? {
+    private mutating func handleClose(_ slice: ArraySlice<UInt8>) throws(WebSocketFailure) -> Event? {
+        let payload = Array(slice)
         var code = CloseCode.noStatus
         var reason = ""
         if payload.count == 1 {
@@ -197,8 +200,11 @@ package struct WebSocketConnection {
         return true
     }
 
-    private mutating func send(_ opcode: Opcode, _ payload: [UInt8]) {
-        FrameEncoder.encode(opcode: opcode, payload: payload, maskingKey: masking.next(), into: &output)
+    private mutating func send(_ opcode: Opcode, _ payload: [UInt8]) { send(opcode, payload[...]) }
+
+    private mutating func send(_ opcode: Opcode, _ payload: ArraySlice<UInt8>) {
+        let key = masking.next()
+        payload.withUnsafeBytes { FrameEncoder.encode(opcode: opcode, payload: $0, maskingKey: key, into: &output) }
     }
 
     private static func closePayload(_ code: UInt16, _ reason: String) -> [UInt8] {
