@@ -30,8 +30,9 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     private var logLevel: Int32 = 0
     /// Loop thread, callback mode: the NUL-terminated copy of a dispatch's data, reused.
     private var dataScratch = CStringScratch()
-    /// Loop thread, pull mode: the box of the last dispatch name, shared by queued events.
-    private var names = NameBoxes()
+    /// Loop thread, pull mode: the dispatch names queued events point into. It lives exactly as
+    /// long as `queue`, which holds every record (both belong to this object).
+    private var names = NameTable()
     /// Loop thread, pull mode: a notification of the consumer is due before the loop waits.
     private var notifyScheduled = false
 

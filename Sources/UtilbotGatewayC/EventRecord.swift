@@ -35,9 +35,13 @@ final class CStringBox: @unchecked Sendable {
 
 /// An event with its strings in boxes, from which a `ubg_event_t` pointing into them is made
 /// for as long as the record lives.
-struct EventRecord: Sendable {
+struct EventRecord: @unchecked Sendable {
     var type: ubg_event_type_t
-    var name: CStringBox? = nil
+    /// A dispatch's name: in the client's name table (which outlives every record of the client),
+    /// or in `nameBox` once the table is full. A pointer, not a reference: a shared box's count
+    /// would bounce between the loop thread and the consumer's with every event.
+    var name: UnsafePointer<CChar>? = nil
+    var nameBox: CStringBox? = nil
     var data: CStringBox? = nil
     var code: Int32 = 0
     var hasCode = false
@@ -54,9 +58,8 @@ struct EventRecord: Sendable {
     }
 
     /// The record for a session event, or nil for events the host does not see (heartbeat ACKs,
-    /// log lines above `logLevel`). `names` boxes dispatch names, so that repeated names share
-    /// one box.
-    init?(_ event: SessionEvent, state: ClientState, logLevel: Int32, names: inout NameBoxes) {
+    /// log lines above `logLevel`). Dispatch names come from `names`.
+    init?(_ event: SessionEvent, state: ClientState, logLevel: Int32, names: inout NameTable) {
         switch event {
         case .state(let next):
             self.init(type: UBG_EVENT_STATE, state: next)
@@ -64,7 +67,7 @@ struct EventRecord: Sendable {
             self.init(type: UBG_EVENT_READY, state: state)
         case .dispatch(let name, let data):
             self.init(type: UBG_EVENT_DISPATCH, state: state)
-            self.name = names.box(name)
+            (self.name, self.nameBox) = names.pointer(for: name)
             self.data = data.map(CStringBox.make)
         case .gatewayError(let code, let message, let data):
             self.init(type: UBG_EVENT_ERROR, state: state)
@@ -111,7 +114,7 @@ struct EventRecord: Sendable {
     func fill(_ event: inout ubg_event_t) {
         event.size = MemoryLayout<ubg_event_t>.size
         event.type = type
-        event.name = name?.pointer
+        event.name = name
         event.data = data?.pointer
         event.data_len = data?.count ?? 0
         event.code = code
@@ -125,15 +128,23 @@ struct EventRecord: Sendable {
     }
 }
 
-/// The box of the last dispatch name, reused while the name repeats (the usual case: a stream
-/// of the same event), so a queued dispatch costs one allocation, for its data.
-struct NameBoxes {
-    private var last: (name: String, box: CStringBox)?
+/// The client's dispatch names, each stored once for the client's life (a gateway sends a
+/// handful of distinct names; past `capacity`, a name gets a box of its own per record).
+struct NameTable {
+    static let capacity = 256
+    private var boxes: [String: CStringBox] = [:]
+    private var last: (name: String, pointer: UnsafePointer<CChar>)?
 
-    mutating func box(_ name: String) -> CStringBox {
-        if let last, last.name == name { return last.box }
+    mutating func pointer(for name: String) -> (UnsafePointer<CChar>, CStringBox?) {
+        if let last, last.name == name { return (last.pointer, nil) }
+        if let box = boxes[name] {
+            last = (name, box.pointer)
+            return (box.pointer, nil)
+        }
         let box = CStringBox.make(name)
-        last = (name, box)
-        return box
+        guard boxes.count < Self.capacity else { return (box.pointer, box) }
+        boxes[name] = box
+        last = (name, box.pointer)
+        return (box.pointer, nil)
     }
 }
