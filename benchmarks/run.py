@@ -687,7 +687,9 @@ METHOD = """\
   answer; p50 and p99 (each the best of the runs). This library sends heartbeats by itself and exposes no way to send one on demand, so a
   client event measures the same path (send, server, receive, parse) for every client.
 - Idle: memory per connection = (RSS with N identified, idle connections − RSS with none, in the same
-  process after its set-up) / N, read from /proc/self/status after 1 s.
+  process after its set-up) / N, read from /proc/self/status after 1 s. Idle wss+zlib: the same over TLS with
+  compression=zlib (one zlib stream per connection), for the C clients and this library; a dash: the Python
+  peers' idle mode does not speak TLS and zlib together.
 - Scale: N connections on one event loop, heartbeating every second (the interval of Hello); % CPU = CPU
   time of the whole client process (every thread, getrusage) / wall time over the window; the server checks
   that about one heartbeat per connection per second arrived.

@@ -116,6 +116,15 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
 
     // MARK: Loop thread
 
+    func gatewayClient(_ client: GatewayClient, didDispatch name: String, data: ArraySlice<UInt8>?) {
+        guard !freed.load(ordering: .acquiring) else { return }
+        if let callback {
+            deliverDispatch(name: name, data: data, to: callback)
+        } else {
+            gatewayClient(client, didEmit: .dispatch(name: name, data: data))
+        }
+    }
+
     func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent) {
         guard !freed.load(ordering: .acquiring) else { return }
         if case .state(let next) = event { state = next }

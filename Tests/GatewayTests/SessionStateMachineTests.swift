@@ -66,6 +66,25 @@ private struct Driver {
 }
 
 @Suite struct SessionStateMachineTests {
+    @Test func aPlainEventComesBackForDirectDeliveryWithNoAction() {
+        var d = Driver()
+        d.ready()
+        // A slice that does not start at index 0, as a receive buffer hands it over.
+        let buffer = Array("garbage before".utf8) + Array(#"{"op":0,"t":"GLOBAL_GUILD_COUNT","d":{"guilds":3}}"#.utf8)
+        var actions: [SessionStateMachine.Action] = []
+        let dispatch = d.machine.received(buffer[14...], now: d.now, into: &actions)
+        #expect(actions.isEmpty)
+        #expect(dispatch?.name == "GLOBAL_GUILD_COUNT")
+        #expect(dispatch?.data.map { Array($0) } == Array(#"{"guilds":3}"#.utf8))
+        let noData = Array(#"{"op":0,"t":"X","d":null}"#.utf8)
+        let second = d.machine.received(noData[...], now: d.now, into: &actions)
+        #expect(second?.name == "X" && second?.data == nil && actions.isEmpty)
+        // Anything the session acts on still comes as actions.
+        let ack = Array(#"{"op":11}"#.utf8)
+        #expect(d.machine.received(ack[...], now: d.now, into: &actions) == nil)
+        #expect(!actions.isEmpty)
+    }
+
     @Test func helloThenHeartbeatAtOnceThenIdentify() {
         var d = Driver(key: "secret")
         d.start()

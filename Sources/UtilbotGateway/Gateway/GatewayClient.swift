@@ -28,6 +28,15 @@ package struct GatewayStatistics: Sendable, Equatable {
 package protocol GatewayClientDelegate: AnyObject {
     /// Runs on the loop thread, in order, never while the client holds a lock.
     func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent)
+    /// A `.dispatch` event, the usual one, passed without building a `SessionEvent`; the
+    /// default forwards it to `didEmit`.
+    func gatewayClient(_ client: GatewayClient, didDispatch name: String, data: ArraySlice<UInt8>?)
+}
+
+extension GatewayClientDelegate {
+    package func gatewayClient(_ client: GatewayClient, didDispatch name: String, data: ArraySlice<UInt8>?) {
+        gatewayClient(client, didEmit: .dispatch(name: name, data: data))
+    }
 }
 
 /// A gateway session on an event loop: it runs the `SessionStateMachine`, one
@@ -300,8 +309,14 @@ extension GatewayClient: WebSocketClientDelegate {
     private func receive(_ message: ArraySlice<UInt8>) {
         var actions = spareActions
         spareActions = []
-        machine.received(message, now: loop.phaseStart, into: &actions)
-        perform(actions)
+        if let dispatch = machine.received(message, now: loop.phaseStart, into: &actions) {
+            // A plain event: nothing for the session to do (no send, no timer, no state), so it
+            // goes straight to the host.
+            if !detached { delegate?.gatewayClient(self, didDispatch: dispatch.name, data: dispatch.data) }
+            updateShared()
+        } else {
+            perform(actions)
+        }
         // Kept for the next message, unless a rare burst (Hello, a flush of queued sends) grew it.
         actions.removeAll(keepingCapacity: actions.capacity <= 8)
         spareActions = actions

@@ -163,14 +163,25 @@ package struct SessionStateMachine {
     /// One complete message (decompressed), as it arrived.
     package mutating func received(_ message: [UInt8], now: UInt64) -> [Action] {
         var actions: [Action] = []
-        received(message[...], now: now, into: &actions)
+        if let dispatch = received(message[...], now: now, into: &actions) {
+            actions.append(.emit(.dispatch(name: dispatch.name, data: dispatch.data)))
+        }
         return actions
     }
 
-    /// `received(_:now:)` appending to the caller's `actions`, so a driver can reuse one array:
-    /// this runs once per message. `message` may be a slice of a receive buffer: `d` is handed on
-    /// as a slice of it.
-    package mutating func received(_ message: ArraySlice<UInt8>, now: UInt64, into actions: inout [Action]) {
+    /// An event to hand to the host, and nothing else to do.
+    package struct Dispatch {
+        package var name: String
+        package var data: ArraySlice<UInt8>?
+    }
+
+    /// `received(_:now:)` for a driver, once per message: actions are appended to the caller's
+    /// array (reused), and a plain event, the usual message, comes back as a `Dispatch` with no
+    /// action at all, for the driver to deliver directly. `message` may be a slice of a receive
+    /// buffer: `d` is handed on as a slice of it.
+    package mutating func received(_ message: ArraySlice<UInt8>, now: UInt64, into actions: inout [Action])
+        -> Dispatch?
+    {
         heartbeat?.received(now: now)
         let envelope: Envelope
         do {
@@ -178,7 +189,7 @@ package struct SessionStateMachine {
         } catch {
             actions.append(
                 .emit(.localError(GatewayError(.invalidJSON, "malformed message from the gateway: \(error.message)"))))
-            return
+            return nil
         }
         // A slice shares the message's storage: `d` is handed on without a copy. The envelope's
         // offsets count from the message's first byte.
@@ -188,11 +199,14 @@ package struct SessionStateMachine {
         case 0:
             guard let name = envelope.t else {
                 actions.append(.emit(.localError(GatewayError(.invalidJSON, "op 0 event without a name (t)"))))
-                return
+                return nil
             }
             lastName = name
+            // d is valid JSON here: four bytes starting with "n" can only be null.
+            let data = d.flatMap { $0.count == 4 && $0.first == UInt8(ascii: "n") ? nil : $0 }
             let connectSuccess = name.utf8.count == 19 && name == "bot_connect_success"
-            if connectSuccess && state == .identifying {
+            guard connectSuccess else { return Dispatch(name: name, data: data) }
+            if state == .identifying {
                 // The backoff starts over only once this session has proved itself (its first
                 // heartbeat ACK while ready), so a gateway that accepts and then at once closes
                 // cannot drive a tight reconnect loop.
@@ -201,10 +215,8 @@ package struct SessionStateMachine {
                 actions.append(.emit(.log(.info, "identified")))
                 actions.append(.emit(.ready))
             }
-            // d is valid JSON here: four bytes starting with "n" can only be null.
-            let data = d.flatMap { $0.count == 4 && $0.first == UInt8(ascii: "n") ? nil : $0 }
             actions.append(.emit(.dispatch(name: name, data: data)))
-            if connectSuccess && state == .ready {
+            if state == .ready {
                 actions += queue.popAll().map { .sendEvent($0) }
             }
         case 5:
@@ -212,7 +224,7 @@ package struct SessionStateMachine {
         case 11:
             guard let rtt = heartbeat?.ackReceived(now: now) else {
                 actions.append(.emit(.log(.debug, "heartbeat ACK without a pending heartbeat; ignored")))
-                return
+                return nil
             }
             latency.record(rtt)
             if backoffResetPending && state == .ready {
@@ -226,6 +238,7 @@ package struct SessionStateMachine {
         default:
             actions.append(.emit(.log(.debug, "ignored a message with the unknown op \(envelope.op)")))
         }
+        return nil
     }
 
     /// The current connection (or attempt) ended: reconnect, or stop for good.
