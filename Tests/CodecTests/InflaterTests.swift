@@ -137,6 +137,25 @@ private func code(of body: () throws(GatewayError) -> [UInt8]) -> ErrorCode? {
 
 @Suite("Inflater")
 struct InflaterTests {
+    @Test("the reused buffer: each message whole, a kept slice never overwritten, a large one not kept")
+    func reusedBuffer() throws {
+        let deflater = Deflater(level: Z_DEFAULT_COMPRESSION)
+        let inflater = try Inflater(maxMessageSize: 1 << 22)
+        let first = Array(#"{"op":0,"t":"A","d":{"n":1}}"#.utf8)
+        let second = Array(#"{"op":0,"t":"B","d":{"n":2222}}"#.utf8)
+        let large = randomLetters(1 << 20, seed: 7)
+        let kept = try deflater.compress(first).withUnsafeBytes { try inflater.inflateIntoBuffer($0) }
+        #expect(Array(kept) == first)
+        // Holding the first slice while inflating the next one copies, never overwrites.
+        let next = try deflater.compress(second).withUnsafeBytes { try inflater.inflateIntoBuffer($0) }
+        #expect(Array(kept) == first)
+        #expect(Array(next) == second)
+        let big = try deflater.compress(large).withUnsafeBytes { try inflater.inflateIntoBuffer($0) }
+        #expect(Array(big) == large)
+        let after = try deflater.compress(first).withUnsafeBytes { try inflater.inflateIntoBuffer($0) }
+        #expect(Array(after) == first)
+    }
+
     @Test("each message is a zlib stream of its own")
     func eachMessageItsOwnStream() throws {
         let inflater = try Inflater(maxMessageSize: 1 << 20)

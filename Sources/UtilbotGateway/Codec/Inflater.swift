@@ -30,12 +30,14 @@ import CZlib
 package final class Inflater {
     /// Output of one `inflate` call goes to this scratch buffer first and is appended to the result from there.
     private static let scratchSize = 64 * 1024
+    private static let keptCapacity = 256 * 1024
 
     /// The z_stream needs a stable address: zlib keeps a back pointer to it in its internal state.
     private let stream: UnsafeMutablePointer<z_stream>
     private let scratch: UnsafeMutablePointer<UInt8>
     /// The largest number of bytes one message may decompress to.
     package let maxMessageSize: Int
+    private var buffer: [UInt8] = []
 
     /// Creates an inflate context; throws `.invalidArgument` for a negative cap and `.decompress` if zlib cannot be
     /// initialised (out of memory, incompatible library version).
@@ -80,13 +82,32 @@ package final class Inflater {
 
     /// Decompresses one message; see the type's documentation for streams, the cap and errors.
     package func inflate(_ message: UnsafeRawBufferPointer) throws(GatewayError) -> [UInt8] {
+        Array(try inflateIntoBuffer(message))
+    }
+
+    /// `inflate` into the inflater's own buffer, reused from message to message (no allocation
+    /// per message): the slice must be dropped before the next call, or that call copies it.
+    package func inflateIntoBuffer(_ message: UnsafeRawBufferPointer) throws(GatewayError) -> ArraySlice<UInt8> {
+        // A buffer grown by one large message is not kept for the small ones after it.
+        if buffer.capacity > Inflater.keptCapacity {
+            buffer = []
+        } else {
+            buffer.removeAll(keepingCapacity: true)
+        }
+        var output = buffer
+        buffer = []
+        defer { buffer = output }
+        try inflate(message, into: &output)
+        return output[...]
+    }
+
+    private func inflate(_ message: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(GatewayError) {
         guard let base = message.baseAddress, message.count > 0 else {
             throw GatewayError(.decompress, "empty message is not valid compressed data")
         }
         // zlib only reads through next_in; it is declared mutable for historical reasons.
         let input = UnsafeMutableRawPointer(mutating: base).assumingMemoryBound(to: Bytef.self)
         var consumed = 0  // bytes of `message` handed to zlib so far (avail_in is 32 bits wide)
-        var output: [UInt8] = []
         // A first guess that saves a few reallocations for typical (text) messages; bounded by the cap.
         output.reserveCapacity(min(maxMessageSize, message.count < 1 << 20 ? message.count * 4 : message.count))
 
@@ -128,14 +149,14 @@ package final class Inflater {
                 // in this message) or with the next message.
                 inflateReset(stream)
                 if !inputLeft {
-                    return output
+                    return
                 }
             case Z_OK, Z_BUF_ERROR:
                 // Z_OK: progress was made; Z_BUF_ERROR: no progress possible, which with output room left means the
                 // input is used up. Either way, with all input consumed and room left in the output, everything
                 // this message holds has been produced: the stream goes on in the next message.
                 if !inputLeft && stream.pointee.avail_out > 0 {
-                    return output
+                    return
                 }
                 if status == Z_BUF_ERROR && stream.pointee.avail_in > 0 && stream.pointee.avail_out > 0 {
                     // Cannot happen per zlib's contract; do not spin if it ever does.

@@ -292,11 +292,11 @@ extension GatewayClient: WebSocketClientDelegate {
                 return
             }
             let inflated = bytes.withUnsafeBytes { wire in
-                Result { () throws(GatewayError) -> [UInt8] in try inflater.inflate(wire) }
+                Result { () throws(GatewayError) -> ArraySlice<UInt8> in try inflater.inflateIntoBuffer(wire) }
             }
             switch inflated {
             case .success(let message):
-                receive(message[...])
+                receive(message)
             case .failure(let error):
                 let code = error.code == .messageTooLarge ? CloseCode.messageTooBig : CloseCode.invalidPayload
                 perform(machine.connectionBroken(error, closeCode: code))
