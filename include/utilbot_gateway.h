@@ -367,7 +367,8 @@ UBG_API ubg_result_t ubg_client_next_event(ubg_client_t client, int32_t timeout_
 /// thread at a time per client.
 /// - Returns UBG_OK, UBG_ETIMEOUT (nothing within the timeout), UBG_ECLOSED (the client reached
 ///   CLOSED or FAILED, or was freed, and every event was taken), UBG_ESTATE (callback mode),
-///   UBG_EINVAL (events or out_count NULL, capacity 0, or events[0].size unset), UBG_EHANDLE.
+///   UBG_EINVAL (events or out_count NULL, capacity 0, or events[0].size unset or implausible:
+///   more than 4 * sizeof(ubg_event_t)), UBG_EHANDLE.
 /// - Thread-safe; blocks only the calling thread.
 UBG_API ubg_result_t ubg_client_next_events(ubg_client_t client, int32_t timeout_ms, ubg_event_t * events, size_t capacity, size_t * out_count);
 

@@ -408,7 +408,8 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 ///
 /// - Returns UBG_OK, UBG_ETIMEOUT (nothing within the timeout), UBG_ECLOSED (the client reached
 ///   CLOSED or FAILED, or was freed, and every event was taken), UBG_ESTATE (callback mode),
-///   UBG_EINVAL (events or out_count NULL, capacity 0, or events[0].size unset), UBG_EHANDLE.
+///   UBG_EINVAL (events or out_count NULL, capacity 0, or events[0].size unset or implausible:
+///   more than 4 * sizeof(ubg_event_t)), UBG_EHANDLE.
 /// - Thread-safe; blocks only the calling thread.
 @c public func ubg_client_next_events(
     _ client: ubg_client_t?, _ timeout_ms: Int32, _ events: UnsafeMutablePointer<ubg_event_t>?, _ capacity: UInt,
@@ -437,7 +438,10 @@ private func pull(
     }
     // The caller's structs may come from an older, smaller header: fill only what they have.
     let stride = events.pointee.size
-    guard stride >= MemoryLayout<ubg_event_t>.offset(of: \.result)! + MemoryLayout<ubg_result_t>.size else {
+    // Bounded both ways: the stride decides where every event of the array is written, so an
+    // unset (garbage) size must not send writes past the caller's array.
+    let smallest = MemoryLayout<ubg_event_t>.offset(of: \.result)! + MemoryLayout<ubg_result_t>.size
+    guard stride >= smallest && stride <= 4 * MemoryLayout<ubg_event_t>.size else {
         object.lastError.set("event->size must be set to sizeof(ubg_event_t)")
         return UBG_EINVAL
     }

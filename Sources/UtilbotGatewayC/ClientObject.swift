@@ -49,14 +49,15 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
         return handle
     }
 
-    var isConnected: Bool { gateway.withLock { $0 != nil } }
-
-    /// Changes settings; only before `connect`.
+    /// Changes settings; only before `connect`. Checked and changed under the lock `connect`
+    /// takes, so a change racing a connect either lands before it or fails.
     func configure(_ change: (inout Settings) throws(GatewayError) -> Void) throws(GatewayError) {
-        guard !isConnected else {
-            throw GatewayError(.invalidState, "settings can only change before ubg_client_connect()")
+        try gateway.withLock { (current: inout GatewayClient?) throws(GatewayError) in
+            guard current == nil else {
+                throw GatewayError(.invalidState, "settings can only change before ubg_client_connect()")
+            }
+            try settings.withLock { (s: inout Settings) throws(GatewayError) in try change(&s) }
         }
-        try settings.withLock { (s: inout Settings) throws(GatewayError) in try change(&s) }
     }
 
     var options: GatewayOptions { settings.withLock { $0.options } }

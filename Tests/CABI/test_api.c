@@ -109,6 +109,8 @@ static void test_bad_arguments_say_why(void) {
     CHECK(strstr(ubg_client_last_error(client), "capacity"));
     batch[0].size = 0;
     CHECK_RC(ubg_client_next_events(client, 0, batch, 4, &count), UBG_EINVAL);
+    batch[0].size = 1u << 20; /* garbage: the stride would write far past the array */
+    CHECK_RC(ubg_client_next_events(client, 0, batch, 4, &count), UBG_EINVAL);
     batch[0].size = sizeof batch[0];
     ubg_client_t with_callback = NULL;
     CHECK_OK(ubg_client_create(NULL, "key", &with_callback));

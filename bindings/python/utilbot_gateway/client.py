@@ -136,6 +136,7 @@ class Client:
         with self._pull_lock:
             if self._handle is not None:
                 self._handle = None
+                self._buffered.clear()
                 self._finalizer()
 
     # Commands
@@ -181,7 +182,10 @@ class Client:
 
     @property
     def fileno(self) -> int:
-        """A descriptor readable while events wait (for select, selectors, asyncio)."""
+        """A descriptor readable while events wait in the library (for select, selectors,
+        asyncio). One pull takes a batch, so once it is readable, take events with
+        `next_event(0)` until that returns None: the rest of a batch waits in this object, not
+        behind the descriptor."""
         fd = ctypes.c_int32()
         self._check(self._lib.ubg_client_get_event_fd(self._h, ctypes.byref(fd)))
         return fd.value
@@ -204,7 +208,11 @@ class Client:
         buffered = self._buffered
         while not self._finished:
             while buffered:  # the rest of the last batch, without a call per event
-                yield buffered.popleft()
+                try:
+                    event = buffered.popleft()
+                except IndexError:  # another thread took it
+                    break
+                yield event
             event = self._pull(timeout)
             if event is None:
                 return
@@ -273,17 +281,18 @@ class Client:
             raise error_for(rc, message)
 
     def _pull(self, timeout: float | None) -> Event | None:
-        if self._buffered:
+        try:
             return self._buffered.popleft()
+        except IndexError:
+            pass
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._pull_lock:
             while not self._finished:
                 if self._buffered:  # another thread pulled while this one waited for the lock
                     return self._buffered.popleft()
                 left = _WAIT_SLICE if deadline is None else min(_WAIT_SLICE, deadline - time.monotonic())
-                rc, events = self._batch.pull(self._lib, self._h, max(0, int(left * 1000)))
+                rc = self._batch.pull(self._lib, self._h, max(0, int(left * 1000)), self._buffered)
                 if rc == Result.OK:
-                    self._buffered.extend(events)
                     return self._buffered.popleft()
                 if rc == Result.ECLOSED:
                     self._finished = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import json
 import struct
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +27,12 @@ def _string_at_utf8(address: int, length: int) -> str:
     return ctypes.string_at(address, length).decode()
 
 
-# One call from library memory to str (CPython), rather than bytes first and then str.
+# One call from library memory to str (CPython), rather than bytes first and then str. A private
+# prototype: setting restype on ctypes.pythonapi's own object would change it for every module.
 try:
-    _utf8: Any = ctypes.pythonapi.PyUnicode_FromStringAndSize
-    _utf8.restype = ctypes.py_object
-    _utf8.argtypes = [ctypes.c_void_p, ctypes.c_ssize_t]
+    _utf8: Any = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(
+        ("PyUnicode_FromStringAndSize", ctypes.pythonapi)
+    )
 except AttributeError:  # no CPython API (PyPy)
     _utf8 = _string_at_utf8
 _DISPATCH = EventType.DISPATCH
@@ -144,13 +146,15 @@ class EventBatch:
         self._count = ctypes.c_size_t()
         self._view = memoryview(self._array).cast("B")
 
-    def pull(self, lib: Any, handle: int, timeout_ms: int) -> tuple[int, list[Event]]:
+    def pull(self, lib: Any, handle: int, timeout_ms: int, into: deque[Event]) -> int:
+        """Appends the events of one library call to `into`, each as soon as it is copied (an
+        exception halfway, such as KeyboardInterrupt, loses none of those already copied; the
+        library frees the rest at the next pull)."""
         rc = lib.ubg_client_next_events(handle, timeout_ms, self._array, self.CAPACITY, ctypes.byref(self._count))
         if rc != Result.OK:
-            return rc, []
+            return rc
         n = self._count.value
-        events: list[Event] = []
-        append = events.append
+        append = into.append
         names: dict[int, str] = {}
         utf8 = _utf8
         dispatch = Event._dispatch
@@ -164,7 +168,7 @@ class EventBatch:
                 append(dispatch(name, utf8(data_p, data_len) if data_p else None, states[state]))
             else:
                 append(Event(self._array[i]))
-        return rc, events
+        return rc
 
 
 @dataclass(frozen=True)
