@@ -121,7 +121,9 @@ package final class EventLoop: @unchecked Sendable {
             task()
             return
         }
-        if wasEmpty { wake() }
+        // On the loop thread (a callback sending its answer) the loop is awake: it looks at the
+        // queue again before it waits, so a wake-up would only cost two system calls.
+        if wasEmpty && !isCurrent { wake() }
     }
 
     private func wake() {
@@ -218,7 +220,8 @@ package final class EventLoop: @unchecked Sendable {
             runQueuedTasks()
             if stopping.load(ordering: .acquiring) { break }
             runBeforeWaitingActions()
-            let timeout = pollTimeout()
+            // Tasks posted from this thread since the queue was emptied did not wake the loop.
+            let timeout = hasQueuedTasks ? 0 : pollTimeout()
             let count = events.withUnsafeMutableBufferPointer {
                 epoll_wait(epollFD, $0.baseAddress, Int32($0.count), timeout)
             }
@@ -252,6 +255,8 @@ package final class EventLoop: @unchecked Sendable {
         timerActions.removeAll()
         threadToken.store(0, ordering: .releasing)
     }
+
+    private var hasQueuedTasks: Bool { queue.withLock { !$0.tasks.isEmpty } }
 
     private func runQueuedTasks() {
         let tasks = queue.withLock { state -> [@Sendable () -> Void] in
