@@ -97,10 +97,7 @@ package enum JSONScanner {
         maxDepth: Int = defaultMaxDepth,
         knownName: String? = nil
     ) throws(GatewayError) -> Envelope {
-        let result: Result<Envelope, GatewayError> = bytes.withUnsafeBytes { buffer in
-            Result { () throws(GatewayError) in try scanEnvelope(buffer, maxDepth: maxDepth, knownName: knownName) }
-        }
-        return try result.get()
+        try scanEnvelope(bytes[...], maxDepth: maxDepth, knownName: knownName)
     }
 }
 
