@@ -69,3 +69,11 @@ func swiftString(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(Gatewa
     guard UTF8Validator.isValid(bytes) else { throw GatewayError(.invalidArgument, "\(what) is not valid UTF-8") }
     return String(decoding: bytes, as: UTF8.self)
 }
+
+/// Copies `bytes` to `target` and ends them with a NUL; `target` has room for count + 1.
+func copyCString(_ bytes: UnsafeRawBufferPointer, to target: UnsafeMutablePointer<CChar>) {
+    if let base = bytes.baseAddress, bytes.count > 0 {
+        UnsafeMutableRawPointer(target).copyMemory(from: base, byteCount: bytes.count)
+    }
+    target[bytes.count] = 0
+}

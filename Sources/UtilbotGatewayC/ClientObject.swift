@@ -200,10 +200,7 @@ struct CStringScratch {
             storage = .allocate(capacity: capacity)
         }
         let target = storage!
-        if let base = bytes.baseAddress, bytes.count > 0 {
-            UnsafeMutableRawPointer(target).copyMemory(from: base, byteCount: bytes.count)
-        }
-        target[bytes.count] = 0
+        copyCString(bytes, to: target)
         return target
     }
 

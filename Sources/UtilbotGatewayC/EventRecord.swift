@@ -9,12 +9,7 @@ final class CStringBox: @unchecked Sendable {
 
     private init(_ bytes: UnsafeRawBufferPointer) {
         storage = ManagedBuffer<Int, CChar>.create(minimumCapacity: bytes.count + 1) { _ in bytes.count }
-        storage.withUnsafeMutablePointerToElements { target in
-            if let base = bytes.baseAddress, bytes.count > 0 {
-                UnsafeMutableRawPointer(target).copyMemory(from: base, byteCount: bytes.count)
-            }
-            target[bytes.count] = 0
-        }
+        storage.withUnsafeMutablePointerToElements { copyCString(bytes, to: $0) }
     }
 
     static func make(_ bytes: UnsafeRawBufferPointer) -> CStringBox { CStringBox(bytes) }
