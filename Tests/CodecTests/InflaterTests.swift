@@ -62,23 +62,8 @@ private final class Deflater {
 
 // MARK: - Test data
 
-/// A small deterministic generator (SplitMix64), so every run sees the same data.
-private struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
-    var generator = SeededGenerator(seed: seed)
+    var generator = SplitMix64(seed: seed)
     var bytes = [UInt8]()
     bytes.reserveCapacity(count + 8)
     while bytes.count < count {
@@ -89,13 +74,13 @@ private func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
 
 /// Random lower-case letters: compresses a little (about 5 of 8 bits) but has hardly any repetition in itself.
 private func randomLetters(_ count: Int, seed: UInt64) -> [UInt8] {
-    var generator = SeededGenerator(seed: seed)
+    var generator = SplitMix64(seed: seed)
     return (0..<count).map { _ in UInt8(ascii: "a") + UInt8(generator.next() % 26) }
 }
 
 /// Gateway-like JSON text: compresses well.
 private func jsonText(_ events: Int, seed: UInt64) -> [UInt8] {
-    var generator = SeededGenerator(seed: seed)
+    var generator = SplitMix64(seed: seed)
     var text = "["
     for index in 0..<events {
         let value = generator.next() % 100_000
@@ -107,7 +92,7 @@ private func jsonText(_ events: Int, seed: UInt64) -> [UInt8] {
 
 /// Mostly random bytes with repeated and zero runs mixed in, so deflate uses stored, fixed and dynamic blocks.
 private func mixedPayload(_ count: Int, seed: UInt64) -> [UInt8] {
-    var generator = SeededGenerator(seed: seed)
+    var generator = SplitMix64(seed: seed)
     var bytes = [UInt8]()
     bytes.reserveCapacity(count)
     var part: UInt64 = 0

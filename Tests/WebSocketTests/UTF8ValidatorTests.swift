@@ -23,19 +23,6 @@ private func utf8(_ scalar: Unicode.Scalar) -> [UInt8] {
     Array(UTF8.encode(scalar)!)
 }
 
-/// A tiny deterministic generator (SplitMix64).
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Reference for early failure, built from Swift's own UTF-8 encoder: the set of all proper prefixes
 /// (1 to 3 bytes) of encodings of Unicode scalars. A byte makes input invalid exactly when the bytes of the
 /// current character so far are neither a complete encoding nor such a prefix.
@@ -255,7 +242,7 @@ func invalidSequences(bytes: [UInt8], errorIndex: Int) {
 // MARK: - Cross-check against Swift's decoder
 
 @Test func randomBytesAgreeWithSwiftDecoding() {
-    var generator = SplitMix64(state: 0x5EED_0F_C0DEC)
+    var generator = SplitMix64(seed: 0x5EED_0F_C0DEC)
     var validCount = 0
     let iterations = 20_000
     for _ in 0..<iterations {
