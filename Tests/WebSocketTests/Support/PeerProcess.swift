@@ -19,17 +19,28 @@ struct Peer: Sendable {
         return repositoryRoot + "/.venv/bin/python3"
     }()
 
-    /// The shared peer; `Peer.start()` is tried once, and its error repeated to every test.
-    static let shared: Result<Peer, PeerError> = start()
+    /// The shared peer, started on first use. Without it no integration test can run, so a
+    /// missing peer (a fresh clone before `make bootstrap`) stops the whole run at once with one
+    /// line saying what to do, instead of failing every test with the same message.
+    static let shared: Peer = {
+        switch start() {
+        case .success(let peer):
+            return peer
+        case .failure(let error):
+            FileHandle.standardError.write(
+                Data("integration tests: \(error); run `make bootstrap` first (it installs the Python peer)\n".utf8))
+            exit(2)
+        }
+    }()
 
-    static func get() throws -> Peer { try shared.get() }
+    static func get() throws -> Peer { shared }
 
     private nonisolated(unsafe) static var process: Process?
     private nonisolated(unsafe) static var stdinPipe: Pipe?
 
     private static func start() -> Result<Peer, PeerError> {
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            return .failure(PeerError(message: "no Python at \(python): run scripts/bootstrap.sh (or make test) first"))
+            return .failure(PeerError(message: "no Python at \(python)"))
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
