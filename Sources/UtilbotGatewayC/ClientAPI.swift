@@ -241,6 +241,48 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
     }
 }
 
+/// Sets byte bounds; 0 keeps the current value. `max_queued_send_bytes`: the bytes of sends
+/// waiting for the session to be ready (default 1 MiB; more give UBG_EQUEUEFULL).
+/// `max_queued_event_bytes`: the bytes of events in the pull queue (names, data and messages, plus
+/// 64 bytes an event) at which the client stops reading from the gateway until the host catches
+/// up, as it does at `max_queued_events` (default 8 MiB; an event larger than this still comes
+/// through, alone).
+///
+/// - Returns UBG_OK, UBG_EINVAL (a bound under 1024 or above 2^31-1), UBG_ESTATE, UBG_EHANDLE.
+/// - Thread-safe; only before ubg_client_connect().
+@c public func ubg_client_set_queue_bytes(
+    _ client: ubg_client_t?, _ max_queued_send_bytes: UInt, _ max_queued_event_bytes: UInt
+) -> ubg_result_t {
+    withClient(client) { object throws(GatewayError) in
+        let bounds = UInt(1024)...UInt(Int32.max)
+        guard max_queued_send_bytes == 0 || bounds.contains(max_queued_send_bytes),
+            max_queued_event_bytes == 0 || bounds.contains(max_queued_event_bytes)
+        else {
+            throw GatewayError(.invalidArgument, "byte bounds must be 0 (unchanged) or 1024..2^31-1")
+        }
+        try object.configure {
+            if max_queued_send_bytes > 0 { $0.options.session.maxQueuedBytes = Int(max_queued_send_bytes) }
+        }
+        if max_queued_event_bytes > 0 { object.queue.setMaxBytes(Int(max_queued_event_bytes)) }
+    }
+}
+
+/// Sets how long the session waits for `bot_connect_success` after sending Identify, in
+/// milliseconds (default 30000; 0 keeps the current value). Without it the attempt ends like one
+/// without Hello (CLOSED with UBG_ETIMEOUT, then a reconnect with backoff); sends waiting for
+/// ready stay queued for the next attempt. The wait stops while reading is paused for a slow
+/// host.
+///
+/// - Returns UBG_OK, UBG_ESTATE (already connected), UBG_EHANDLE.
+/// - Thread-safe; only before ubg_client_connect().
+@c public func ubg_client_set_ready_timeout(_ client: ubg_client_t?, _ ready_ms: UInt32) -> ubg_result_t {
+    withClient(client) { object throws(GatewayError) in
+        try object.configure {
+            if ready_ms > 0 { $0.options.session.readyTimeoutNanoseconds = UInt64(ready_ms) * 1_000_000 }
+        }
+    }
+}
+
 /// Chooses callback mode: every event is passed to `callback` on the loop thread, with
 /// `user_data` (never touched by the library). Events then never reach the pull queue. NULL
 /// returns to pull mode (the default). The event and its strings are valid until the callback
@@ -260,8 +302,10 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
     }
 }
 
-/// Reports log lines up to `level` as UBG_EVENT_LOG events (default UBG_LOG_NONE). The key
-/// never appears in a log line.
+/// Reports log lines up to `level` as UBG_EVENT_LOG events. The default, UBG_LOG_WARNING, lets
+/// through what a host must not miss: warnings (TLS verification turned off, a silent or zombie
+/// gateway) and errors (a close the gateway blames on the client, 4002-4005; a refusal).
+/// UBG_LOG_NONE silences them. The key never appears in a log line.
 ///
 /// - Returns UBG_OK, UBG_EINVAL (not a ubg_log_level_t), UBG_ESTATE, UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().

@@ -10,7 +10,9 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
         var options: GatewayOptions
         var callback: ubg_event_cb?
         var userData: UnsafeMutableRawPointer?
-        var logLevel: Int32 = 0
+        /// Warnings and errors reach the host unless it asks for silence: the insecure-TLS warning
+        /// and the gateway's "client bug" closes must not go unseen.
+        var logLevel: Int32 = LogLevel.warning.rawValue
     }
 
     static let registry = HandleRegistry<ClientObject>()
@@ -27,7 +29,7 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     // Loop thread: the settings events need, copied at connect (they cannot change after it).
     private var callback: ubg_event_cb?
     private var userData: UnsafeMutableRawPointer?
-    private var logLevel: Int32 = 0
+    private var logLevel: Int32 = LogLevel.warning.rawValue
     /// Loop thread, callback mode: the NUL-terminated copy of a dispatch's data, reused.
     private var dataScratch = CStringScratch()
     /// Loop thread, pull mode: the dispatch names queued events point into. It lives exactly as

@@ -8,10 +8,14 @@ import UtilbotGatewayTypes
 /// whose strings the consumer reads until its next pull.
 ///
 /// Producer: the loop thread. Consumer: one host thread at a time. When the queue reaches its
-/// capacity the client pauses reading from the gateway (TCP back-pressure) until the consumer
-/// has taken half of it: nothing is dropped and memory stays bounded.
+/// capacity in events or in bytes the client pauses reading from the gateway (TCP back-pressure,
+/// from the next message on, in every state of the session) until the consumer has taken half of
+/// it: nothing is dropped and memory stays bounded.
 final class EventQueue: @unchecked Sendable {
     private(set) var capacity: Int
+    private(set) var maxBytes = 8 << 20
+    /// The bytes of the events waiting (`EventRecord.byteCount`).
+    private var bytes = 0
     // Allocated, not stored: `&property` gives no stable address in Swift.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -57,6 +61,19 @@ final class EventQueue: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
+    func setMaxBytes(_ value: Int) {
+        pthread_mutex_lock(mutex)
+        maxBytes = max(1, value)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// The bytes of the events waiting.
+    var byteCount: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return bytes
+    }
+
     var count: Int {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -81,8 +98,9 @@ final class EventQueue: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         items.append(record)
+        bytes += record.byteCount
         if final { finished = true }
-        if items.count - head >= capacity && !paused {
+        if (items.count - head >= capacity || bytes >= maxBytes) && !paused {
             paused = true
             fullCount += 1
             return true
@@ -119,7 +137,10 @@ final class EventQueue: @unchecked Sendable {
         let taken = min(items.count - head, max(1, maxCount))
         previous = handedOut
         handedOut = Array(items[head..<(head + taken)])
-        for (index, record) in handedOut.enumerated() { fill(index, record) }
+        for (index, record) in handedOut.enumerated() {
+            fill(index, record)
+            bytes -= record.byteCount
+        }
         head += taken
         if head == items.count {
             items.removeAll(keepingCapacity: items.capacity <= 4096)
@@ -130,7 +151,7 @@ final class EventQueue: @unchecked Sendable {
             head = 0
         }
         var shouldResume = false
-        if paused && items.count - head <= capacity / 2 {
+        if paused && items.count - head <= capacity / 2 && bytes <= maxBytes / 2 {
             paused = false
             shouldResume = true
         }

@@ -105,6 +105,10 @@ struct EventRecord: @unchecked Sendable {
         }
     }
 
+    /// What the record holds, as the pull queue's byte bound counts it: its strings and a flat
+    /// 64 bytes for the record itself.
+    var byteCount: Int { 64 + (data?.count ?? 0) + (message?.count ?? 0) + (nameBox?.count ?? 0) }
+
     /// Fills `event` with pointers into this record's boxes: valid while the record lives.
     func fill(_ event: inout ubg_event_t) {
         event.size = MemoryLayout<ubg_event_t>.size

@@ -6,8 +6,12 @@ import UtilbotGatewayC
 import UtilbotGatewayTypes
 
 let usage = """
-    usage: utilbot-gateway connect --key KEY [--url URL] [--type TYPE] [--compression zlib]
+    usage: utilbot-gateway connect [--key-file FILE] [--url URL] [--type TYPE] [--compression zlib]
                                    [--ca CAFILE] [--insecure] [--log-level none|error|warning|info|debug]
+
+    The key: --key-file FILE (its first line), else the UTILBOT_GATEWAY_KEY environment variable.
+    --key KEY also works but puts the key on the command line, which every user of this machine
+    can read (/proc/PID/cmdline, ps): use it only where nobody else logs in.
 
     Prints one JSON object per line on stdout:
       {"kind":"ready"}                                  identified (bot_connect_success)
@@ -72,6 +76,7 @@ struct Arguments {
             switch flag {
             case "--url": url = value(flag)
             case "--key": key = value(flag)
+            case "--key-file": key = readKey(from: value(flag))
             case "--type": type = value(flag)
             case "--compression":
                 let v = value(flag)
@@ -92,8 +97,30 @@ struct Arguments {
             default: fail("unknown option \(flag)\n\(usage)")
             }
         }
-        if key == nil { fail("--key is required\n\(usage)") }
+        if key == nil, let fromEnvironment = getenv("UTILBOT_GATEWAY_KEY") {
+            key = String(cString: fromEnvironment)
+        }
+        guard let key, !key.isEmpty else {
+            fail("no key: use --key-file FILE or set UTILBOT_GATEWAY_KEY\n\(usage)")
+        }
     }
+}
+
+/// The first line of `path`, without its line ending.
+func readKey(from path: String) -> String {
+    guard let file = fopen(path, "r") else {
+        fail("cannot read the key file \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    while bytes.count < 65536 {
+        let c = fgetc(file)
+        if c == EOF || c == 0x0A { break }
+        bytes.append(UInt8(c))
+    }
+    if bytes.last == 0x0D { bytes.removeLast() }
+    guard !bytes.isEmpty else { fail("the key file \(path) is empty") }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 /// Writes one JSON line to stdout at once (events come from the loop thread, replies from the

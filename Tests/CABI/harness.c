@@ -243,9 +243,10 @@ static void *run_test_body(void *test) {
 
 /* The runner: every test in a child process of its own, with a deadline. */
 /* One array of tests per file; add a file's suite here. */
-extern const test_case api_tests[], gateway_tests[], security_tests[], fault_tests[], stress_tests[], soak_tests[];
-extern const size_t api_test_count, gateway_test_count, security_test_count, fault_test_count, stress_test_count,
-    soak_test_count;
+extern const test_case api_tests[], gateway_tests[], security_tests[], fault_tests[], promise_tests[],
+    stress_tests[], soak_tests[];
+extern const size_t api_test_count, gateway_test_count, security_test_count, fault_test_count, promise_test_count,
+    stress_test_count, soak_test_count;
 
 int main(int argc, char **argv) {
     size_t passed = 0, failed = 0;
@@ -256,6 +257,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < gateway_test_count; i++) all[total++] = &gateway_tests[i];
     for (size_t i = 0; i < security_test_count; i++) all[total++] = &security_tests[i];
     for (size_t i = 0; i < fault_test_count; i++) all[total++] = &fault_tests[i];
+    for (size_t i = 0; i < promise_test_count; i++) all[total++] = &promise_tests[i];
     for (size_t i = 0; i < stress_test_count; i++) all[total++] = &stress_tests[i];
     for (size_t i = 0; i < soak_test_count; i++) all[total++] = &soak_tests[i];
     for (size_t i = 0; i < total; i++) {

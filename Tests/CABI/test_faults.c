@@ -69,6 +69,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -823,6 +824,111 @@ static void ping_flood(void) {
     frec_destroy(&r);
 }
 
+/* A slow host and a hostile gateway at once: the pull queue is full (16) and the host does not
+ * pull while the gateway sends 2,000 events, a close frame with 4001 and then resets the TCP
+ * connection. The paused client burns no CPU; once the host catches up it gets every event in
+ * order, then the 4001 as CLOSED and FATAL (nothing after FATAL but the final STATE), and it
+ * never connects again. */
+static void paused_reading_keeps_the_last_word(void) {
+    fault_server s;
+    fs_start(&s);
+    char url[512];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/flood-then-close?n=2000&code=4001&hb=200", s.port);
+    ubg_loop_t loop;
+    CHECK_OK(ubg_loop_create(&loop));
+    ubg_client_t client = NULL;
+    CHECK_OK(ubg_client_create(loop, "fault-key", &client));
+    CHECK_OK(ubg_client_set_url(client, url));
+    CHECK_OK(ubg_client_set_reconnect(client, BACKOFF_BASE_MS, BACKOFF_CAP_MS));
+    CHECK_OK(ubg_client_set_limits(client, 0, 0, 16));
+    CHECK_OK(ubg_client_connect(client));
+    int64_t deadline = now_ms() + 20000;
+    while (fs_count(&s, "/flood-then-close", "frames_sent") < 2000 && now_ms() < deadline) sleep_ms(50);
+    CHECK_MSG(fs_count(&s, "/flood-then-close", "frames_sent") >= 2000, "the gateway could not send its flood");
+    sleep_ms(300); /* the close frame and the reset follow at once */
+
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    sleep_ms(3000);
+    getrusage(RUSAGE_SELF, &after);
+    long cpu_ms = (after.ru_utime.tv_sec - before.ru_utime.tv_sec) * 1000 +
+                  (after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1000 +
+                  (after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1000 +
+                  (after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1000;
+    CHECK_MSG(cpu_ms < 1000, "the paused client used %ld ms of CPU in 3 s: a busy loop", cpu_ms);
+    ubg_stats_t stats;
+    stats.size = sizeof stats;
+    CHECK_OK(ubg_client_get_stats(client, &stats));
+    CHECK_MSG(stats.queued_events <= 16 + 8, "%llu events queued with a limit of 16",
+              (unsigned long long)stats.queued_events);
+
+    long next = 0;
+    int closed = 0, fatal = 0, failed = 0;
+    ubg_event_t event;
+    event.size = sizeof event;
+    ubg_result_t rc;
+    while ((rc = ubg_client_next_event(client, 10000, &event)) == UBG_OK) {
+        CHECK_MSG(!fatal || event.type == UBG_EVENT_STATE, "event type %d after FATAL", (int)event.type);
+        if (event.type == UBG_EVENT_DISPATCH && strcmp(event.name, "FLOOD") == 0) {
+            long seq = -1;
+            CHECK(event.data && json_number(event.data, "seq", &seq));
+            CHECK_MSG(seq == next, "FLOOD seq %ld, expected %ld", seq, next);
+            CHECK_MSG(!closed, "FLOOD %ld after CLOSED", seq);
+            next++;
+        } else if (event.type == UBG_EVENT_CLOSED) {
+            CHECK_MSG(!closed, "a second CLOSED: the client reconnected (\"%s\")", event.message ? event.message : "");
+            CHECK_MSG(event.code == 4001 && !event.reconnect, "CLOSED %d reconnect %d (\"%s\"): the 4001 was lost",
+                      event.code, event.reconnect, event.message ? event.message : "");
+            closed = 1;
+        } else if (event.type == UBG_EVENT_FATAL) {
+            CHECK(closed && event.code == 4001);
+            fatal = 1;
+        } else if (event.type == UBG_EVENT_STATE && event.state == UBG_STATE_FAILED) {
+            failed = 1;
+        }
+    }
+    CHECK_RC(rc, UBG_ECLOSED);
+    CHECK_MSG(next == 2000, "%ld of 2000 events arrived", next);
+    CHECK(closed && fatal && failed);
+    sleep_ms(2 * BACKOFF_CAP_MS);
+    CHECK_MSG(fs_count(&s, "/flood-then-close", "connections") == 1, "the client connected again after 4001");
+    CHECK_OK(ubg_client_free(client));
+    CHECK_OK(ubg_loop_free(loop));
+    fs_stop(&s);
+}
+
+/* A 4 MB message trickling in at 1 MB/s with a heartbeat every second: no ACK can come while it
+ * arrives, but its bytes prove the gateway alive: no zombie, the message arrives whole. */
+static void trickling_message_is_a_sign_of_life(void) {
+    fault_server s;
+    fs_start(&s);
+    char url[512];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/trickle?hb=1000&size=4000000&rate=1000000", s.port);
+    ubg_loop_t loop;
+    CHECK_OK(ubg_loop_create(&loop));
+    frec r;
+    frec_init(&r);
+    ubg_client_t client = fault_client(loop, url, NULL, 3000, 3000, 0, &r);
+    CHECK_OK(ubg_client_connect(client));
+    CHECK_MSG(frec_wait(&r, UBG_EVENT_READY, -1, 5000), "never READY");
+    const fev *big = NULL;
+    int64_t deadline = now_ms() + 20000 + SLACK_MS;
+    while (!big && now_ms() < deadline) {
+        const fev *e = frec_wait(&r, UBG_EVENT_DISPATCH, -1, 1000);
+        if (e && strcmp(e->name, "BIG") == 0) big = e;
+    }
+    const fev *closed = frec_wait(&r, UBG_EVENT_CLOSED, -1, 0);
+    note("trickle", closed);
+    CHECK_MSG(closed == NULL, "the connection was given up while the message arrived: \"%s\"", closed->message);
+    CHECK_MSG(big != NULL, "the 4 MB message never arrived");
+    CHECK(fs_count(&s, "/trickle", "connections") == 1);
+    CHECK_MSG(fs_count(&s, "/trickle", "heartbeats") >= 4, "heartbeats stopped during the message");
+    CHECK_OK(ubg_client_free(client));
+    CHECK_OK(ubg_loop_free(loop));
+    fs_stop(&s);
+    frec_destroy(&r);
+}
+
 static void never_answers_our_close(void) {
     enum { CLOSE_MS = 1000 };
     fault_server s;
@@ -880,6 +986,8 @@ static void never_answers_our_close(void) {
 
 static void test_ping_flood(void) { on_fresh_thread(ping_flood); }
 static void test_never_answers_our_close(void) { on_fresh_thread(never_answers_our_close); }
+static void test_paused_reading_keeps_the_last_word(void) { on_fresh_thread(paused_reading_keeps_the_last_word); }
+static void test_trickling_message_is_a_sign_of_life(void) { on_fresh_thread(trickling_message_is_a_sign_of_life); }
 
 const test_case fault_tests[] = {
     {"fault: connection refused", test_connection_refused, 60},
@@ -902,6 +1010,8 @@ const test_case fault_tests[] = {
     {"fault: close frame, then the server holds TCP", test_close_frame_then_the_server_holds_tcp, 60},
     {"fault: ping flood", test_ping_flood, 60},
     {"fault: server never answers our close", test_never_answers_our_close, 60},
+    {"fault: paused reading keeps the last word (flood, 4001, reset)", test_paused_reading_keeps_the_last_word, 90},
+    {"fault: a trickling message is a sign of life", test_trickling_message_is_a_sign_of_life, 90},
     {"fault: server never sends Hello", test_never_sends_hello, 60},
 };
 const size_t fault_test_count = sizeof fault_tests / sizeof fault_tests[0];

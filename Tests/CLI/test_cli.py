@@ -23,8 +23,10 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "bindings" / "python")}
 class Process:
     """A subprocess with line-oriented stdout and a deadline on every read."""
 
-    def __init__(self, argv: list[str]) -> None:
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or ENV
+        )
         self.buffer = b""
 
     def line(self, timeout: float = 10) -> str:
@@ -67,9 +69,9 @@ def gateway():
 def cli():
     started: list[Process] = []
 
-    def start(*arguments: str) -> Process:
+    def start(*arguments: str, env: dict[str, str] | None = None) -> Process:
         assert CLI.exists(), f"{CLI} is missing: run swift build"
-        process = Process([str(CLI), "connect", *arguments])
+        process = Process([str(CLI), "connect", *arguments], env)
         started.append(process)
         return process
 
@@ -177,7 +179,28 @@ def test_sigterm_closes_with_1000_and_exits_zero(gateway, cli):
 
 
 def test_usage_errors_exit_1():
-    result = subprocess.run([str(CLI), "connect", "--url", "ws://x/"], capture_output=True, timeout=10)
-    assert result.returncode == 1 and b"--key is required" in result.stderr
+    env = {k: v for k, v in ENV.items() if k != "UTILBOT_GATEWAY_KEY"}
+    result = subprocess.run([str(CLI), "connect", "--url", "ws://x/"], capture_output=True, timeout=10, env=env)
+    assert result.returncode == 1 and b"no key: use --key-file FILE or set UTILBOT_GATEWAY_KEY" in result.stderr
+    result = subprocess.run([str(CLI), "connect", "--key-file", "/nonexistent/key"], capture_output=True, timeout=10)
+    assert result.returncode == 1 and b"cannot read the key file /nonexistent/key" in result.stderr
     result = subprocess.run([str(CLI), "connect", "--key", "k", "--url", "http://x/"], capture_output=True, timeout=10)
     assert result.returncode == 1 and b"scheme" in result.stderr
+
+
+def test_the_key_from_a_file_or_the_environment_never_on_the_command_line(gateway, cli, tmp_path):
+    _, info = gateway()
+    key_file = tmp_path / "key"
+    key_file.write_text("dev-key\n")
+    bot = cli("--url", info["url"], "--key-file", str(key_file))
+    assert read_until(bot, "ready") == [{"kind": "ready"}]
+    assert "dev-key" not in Path(f"/proc/{bot.process.pid}/cmdline").read_bytes().decode(errors="replace")
+    from_env = cli("--url", info["url"], env={**ENV, "UTILBOT_GATEWAY_KEY": "dev-key"})
+    assert read_until(from_env, "ready") == [{"kind": "ready"}]
+    wrong = cli("--url", info["url"], env={**ENV, "UTILBOT_GATEWAY_KEY": "not-the-key"})
+    assert read_until(wrong, "fatal")[-1] == {"kind": "fatal", "code": 4001}
+
+
+def test_usage_says_why_not_to_pass_the_key_on_the_command_line():
+    result = subprocess.run([str(CLI), "--help"], capture_output=True, timeout=10)
+    assert result.returncode == 0 and b"/proc/PID/cmdline" in result.stdout and b"--key-file" in result.stdout

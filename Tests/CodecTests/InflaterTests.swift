@@ -129,16 +129,43 @@ struct InflaterTests {
         let first = Array(#"{"op":0,"t":"A","d":{"n":1}}"#.utf8)
         let second = Array(#"{"op":0,"t":"B","d":{"n":2222}}"#.utf8)
         let large = randomLetters(1 << 20, seed: 7)
-        let kept = try deflater.compress(first).withUnsafeBytes { try inflater.inflateIntoBuffer($0) }
+        let kept = try #require(try deflater.compress(first).withUnsafeBytes { try inflater.inflateIntoBuffer($0) })
         #expect(Array(kept) == first)
         // Holding the first slice while inflating the next one copies, never overwrites.
-        let next = try deflater.compress(second).withUnsafeBytes { try inflater.inflateIntoBuffer($0) }
+        let next = try #require(try deflater.compress(second).withUnsafeBytes { try inflater.inflateIntoBuffer($0) })
         #expect(Array(kept) == first)
         #expect(Array(next) == second)
-        let big = try deflater.compress(large).withUnsafeBytes { try inflater.inflateIntoBuffer($0) }
+        let big = try #require(try deflater.compress(large).withUnsafeBytes { try inflater.inflateIntoBuffer($0) })
         #expect(Array(big) == large)
-        let after = try deflater.compress(first).withUnsafeBytes { try inflater.inflateIntoBuffer($0) }
+        let after = try #require(try deflater.compress(first).withUnsafeBytes { try inflater.inflateIntoBuffer($0) })
         #expect(Array(after) == first)
+    }
+
+    @Test("a sync-flush payload split over two messages comes out once, whole, after the second")
+    func payloadSplitOverTwoMessages() throws {
+        let deflater = Deflater()
+        let inflater = try Inflater(maxMessageSize: 1 << 22)
+        for (index, payload) in [jsonText(300, seed: 3), jsonText(40, seed: 4), jsonText(5000, seed: 5)].enumerated() {
+            for part in 0..<4 {
+                // Each round continues the same stream, as a gateway's next payload would.
+                let wire = deflater.compress(payload)
+                #expect(wire.suffix(4) == [0x00, 0x00, 0xFF, 0xFF])
+                let split = [1, wire.count / 2, wire.count - 4, wire.count - 1][part]
+                let first = wire[..<split].withUnsafeBytes { try? inflater.inflateIntoBuffer($0) }
+                #expect(first == .some(nil), "payload \(index), split at \(split): nothing before the marker")
+                let second = try wire[split...].withUnsafeBytes { try inflater.inflateIntoBuffer($0) }
+                #expect(second.map(Array.init) == payload, "payload \(index), split at \(split)")
+            }
+        }
+        // The cap counts the parts together.
+        let small = try Inflater(maxMessageSize: 100)
+        let sixty = Deflater()
+        let first = sixty.compress(Array(repeating: UInt8(ascii: "a"), count: 60))
+        let second = Array(first.suffix(4)) + sixty.compress(Array(repeating: UInt8(ascii: "b"), count: 60))
+        #expect(try first.dropLast(4).withUnsafeBytes { try small.inflateIntoBuffer($0) } == nil)
+        #expect(throws: GatewayError(.messageTooLarge, "decompressed message exceeds 100 bytes")) {
+            try second.withUnsafeBytes { try small.inflateIntoBuffer($0) }
+        }
     }
 
     @Test("each message is a zlib stream of its own")

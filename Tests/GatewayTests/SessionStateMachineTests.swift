@@ -122,21 +122,70 @@ private struct Driver {
         #expect(step.other == [.drop(code: 1002, reason: "")])
     }
 
-    @Test func heartbeatsEveryIntervalWhileAcked() {
+    @Test func heartbeatsAtAFixedRateEachALeadBeforeItsSlot() {
         var d = Driver()
+        let hello = d.now
         d.ready(interval: 1000)
-        #expect(d.machine.nextDeadline == d.now + 1000 * ms)
-        for _ in 0..<5 {
-            d.advance(999 * ms)
+        let lead = 1000 * ms / 16
+        #expect(d.machine.nextDeadline == hello + 1000 * ms - lead)
+        for n in 1...30 {
+            let slot = hello + UInt64(n) * 1000 * ms
+            d.advance(slot - lead - 1 * ms - d.now)
             #expect(d.take().sent.isEmpty)
             d.advance(1 * ms)
             #expect(d.take().sent == [#"{"op":10}"#])
-            d.now += 20 * ms
+            // The ACK's delay never shifts the schedule.
+            d.now += UInt64(n % 7) * 20 * ms
             d.receive(#"{"op":11}"#)
-            #expect(d.take().events == [.heartbeatAck(nanoseconds: 20 * ms)])
-            d.now -= 20 * ms
+            #expect(d.take().events == [.heartbeatAck(nanoseconds: UInt64(n % 7) * 20 * ms)])
+            #expect(d.machine.nextDeadline == slot + 1000 * ms - lead)
         }
-        #expect(d.machine.latency.lastNanoseconds == 20 * ms)
+    }
+
+    @Test func aLateBeatDoesNotPushTheNextOnesBack() {
+        var d = Driver()
+        let hello = d.now
+        d.ready(interval: 1000)
+        let lead = 1000 * ms / 16
+        // The host stalled: the first beat after Hello's goes 300 ms late.
+        d.advance(hello + 1300 * ms - d.now)
+        #expect(d.take().sent == [#"{"op":10}"#])
+        #expect(d.machine.nextDeadline == hello + 2000 * ms - lead)
+        d.receive(#"{"op":11}"#)
+        // A stall of several intervals: one beat, then the next slot still ahead, no burst.
+        d.advance(hello + 5500 * ms - d.now)
+        #expect(d.take().sent == [#"{"op":10}"#])
+        #expect(d.machine.nextDeadline == hello + 6000 * ms - lead)
+    }
+
+    @Test func aTimerFiringEarlyForItsDeadlineBeatsThen() {
+        var d = Driver()
+        d.ready(interval: 1000)
+        let deadline = d.machine.nextDeadline!
+        // Coalescing moved the timer 4 ms earlier: what is due by its deadline is done now.
+        d.now = deadline - 4 * ms
+        d.record(d.machine.tick(now: d.now, dueBy: deadline))
+        #expect(d.take().sent == [#"{"op":10}"#])
+        d.now += 10 * ms
+        d.receive(#"{"op":11}"#)
+        #expect(d.take().events == [.heartbeatAck(nanoseconds: 10 * ms)])
+    }
+
+    @Test func bytesOfAMessageStillArrivingAreASignOfLife() {
+        var d = Driver()
+        d.ready(interval: 1000)
+        d.advance(1000 * ms)
+        _ = d.take()
+        // No ACK, but part of a large message arrived: not a zombie.
+        d.now += 500 * ms
+        d.machine.bytesReceived(now: d.now)
+        d.advance(500 * ms)
+        let step = d.take()
+        #expect(step.other.isEmpty)
+        #expect(step.sent == [#"{"op":10}"#])
+        // Then silence for a whole interval: a zombie.
+        d.advance(1000 * ms)
+        #expect(d.take().other == [.drop(code: CloseCode.goingAway, reason: "zombie")])
     }
 
     @Test func zombieWhenABeatGoesUnansweredAndNothingArrives() {
@@ -192,6 +241,93 @@ private struct Driver {
         #expect(d.machine.nextDeadline == nil)
         d.advance(3_600_000 * ms)
         #expect(d.take().other.isEmpty)  // never reconnects
+    }
+
+    @Test func aFatalErrorThenABrokenConnectionIsClosedWithTheFatalCode() {
+        var d = Driver()
+        d.start()
+        d.open()
+        d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
+        d.receive(#"{"op":-1,"e":4001,"m":"Wrong Auth Key."}"#)
+        _ = d.take()
+        // The TCP connection then broke with no close frame: 1006 on the wire, 4001 decides.
+        d.closed(1006, byServer: false, error: GatewayError(.io, "connection reset"))
+        let events = d.take().events
+        guard case .closed(4001, _, false, _, _) = events.first, case .fatal(4001, _) = events[events.count - 2] else {
+            Issue.record("expected CLOSED 4001 ... FATAL 4001, got \(events)")
+            return
+        }
+        #expect(events.last == .state(.failed))
+    }
+
+    @Test func noBotConnectSuccessEndsTheAttemptAndKeepsQueuedSends() throws {
+        var d = Driver { $0.readyTimeoutNanoseconds = 5_000 * ms }
+        d.start()
+        d.open()
+        d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
+        _ = try d.machine.send(payload: SessionStateMachine.payload(name: "keep", data: nil))
+        _ = d.take()
+        for _ in 0..<4 {
+            d.advance(1000 * ms)
+            d.receive(#"{"op":11}"#)
+        }
+        #expect(d.take().other.isEmpty)
+        d.advance(1000 * ms)
+        #expect(d.take().other == [.drop(code: CloseCode.policyViolation, reason: "no bot_connect_success")])
+        d.closed(1008, byServer: false)
+        guard case .closed(_, _, true, let error?, _) = d.take().events.first else {
+            Issue.record("expected a reconnecting CLOSED with an error")
+            return
+        }
+        #expect(error.code == .timeout)
+        #expect(error.message.contains("bot_connect_success"))
+        // The next attempt identifies; the queued send goes out then.
+        d.advance(d.machine.nextDeadline! - d.now)
+        d.open()
+        d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
+        d.receive(#"{"op":0,"t":"bot_connect_success"}"#)
+        #expect(d.take().sent.last == #"{"op":1,"t":"keep"}"#)
+    }
+
+    @Test func noNewAttemptWhileTheHostHasNoRoomForItsEvents() {
+        var d = Driver()
+        d.ready()
+        d.closed(1000)
+        _ = d.take()
+        d.machine.setReadsPaused(true, now: d.now)
+        #expect(d.machine.nextDeadline == nil)
+        d.advance(120_000 * ms)
+        #expect(d.take().other.isEmpty)
+        d.machine.setReadsPaused(false, now: d.now)
+        d.advance(0)
+        #expect(d.take().other == [.connect])
+    }
+
+    @Test func pausedReadsPutOffTheHelloAndReadyDeadlines() {
+        var d = Driver {
+            $0.helloTimeoutNanoseconds = 1_000 * ms
+            $0.readyTimeoutNanoseconds = 2_000 * ms
+        }
+        d.start()
+        d.open()
+        _ = d.take()
+        d.machine.setReadsPaused(true, now: d.now)
+        d.advance(10_000 * ms)
+        #expect(d.take().other.isEmpty)
+        d.machine.setReadsPaused(false, now: d.now)
+        d.advance(999 * ms)
+        #expect(d.take().other.isEmpty)
+        d.receive(#"{"op":5,"d":{"heartbeat":500}}"#)
+        d.machine.setReadsPaused(true, now: d.now)
+        for _ in 0..<20 { d.advance(500 * ms) }  // beats go on, no zombie, no ready timeout
+        #expect(d.take().other.isEmpty)
+        d.machine.setReadsPaused(false, now: d.now)
+        d.receive(#"{"op":11}"#)
+        d.advance(1_500 * ms)
+        d.receive(#"{"op":11}"#)
+        #expect(d.take().other.isEmpty)
+        d.advance(600 * ms)
+        #expect(d.take().other == [.drop(code: CloseCode.policyViolation, reason: "no bot_connect_success")])
     }
 
     @Test(arguments: [1000, 4006, 4002, 4003, 4004, 4005, 1011, 1006] as [UInt16])
@@ -255,6 +391,7 @@ private struct Driver {
             d.start()
             d.open()
             d.receive(#"{"op":5,"d":{"heartbeat":\#(interval)}}"#)
+            d.receive(#"{"op":0,"t":"bot_connect_success"}"#)
             let beat = d.machine.heartbeat!.intervalNanoseconds
             #expect(beat >= 50 * ms && beat <= 3_600_000 * ms)
             d.advance(beat)
@@ -307,11 +444,20 @@ private struct Driver {
         _ = try d.machine.send(payload: SessionStateMachine.payload(name: "x", data: nil))
         d.closed(4001)
         let events = d.take().events
-        guard case .sendsDropped(1, let reason) = events.last else {
+        guard let dropped = events.firstIndex(where: { if case .sendsDropped = $0 { true } else { false } }),
+            case .sendsDropped(1, let reason) = events[dropped]
+        else {
             Issue.record("expected the undelivered send reported, got \(events)")
             return
         }
         #expect(reason.contains("4001"))
+        // After FATAL, nothing but the final state.
+        guard let fatal = events.firstIndex(where: { if case .fatal = $0 { true } else { false } }) else {
+            Issue.record("no FATAL in \(events)")
+            return
+        }
+        #expect(dropped < fatal)
+        #expect(Array(events[(fatal + 1)...]) == [.state(.failed)])
         #expect(throws: GatewayError.self) { try d.machine.send(payload: [1]) }
     }
 

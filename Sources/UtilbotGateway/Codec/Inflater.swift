@@ -7,8 +7,10 @@ import CZlib
 /// message is not documented, so one inflate context per connection handles both:
 ///
 /// - The context is carried from message to message, so a message may continue the stream of the previous one and
-///   refer back to its data (sync-flush style). A message that ends in the middle of a stream is fine: what it
-///   decompressed to is returned and the rest of the stream comes with the next message.
+///   refer back to its data (sync-flush style).
+/// - A payload is complete when its WebSocket message ends a stream or ends with the sync-flush marker `00 00 FF FF`.
+///   A message that ends otherwise carries only part of a payload: its output is kept and the next message adds to
+///   it (`inflateIntoBuffer` returns nil until the payload is complete), within the same cap.
 /// - When a stream ends (`Z_STREAM_END`), the context is reset, so the next stream may start in the same message (the
 ///   bytes after the end are inflated as a new stream) or in the next one (one stream per message).
 ///
@@ -38,6 +40,10 @@ package final class Inflater {
     /// The largest number of bytes one message may decompress to.
     package let maxMessageSize: Int
     private var buffer: [UInt8] = []
+    /// `buffer` holds the output of a payload whose last message has not come yet.
+    private var partial = false
+    /// The last four bytes of input, across messages: the marker may be split too.
+    private var lastFour: UInt32 = 0
 
     /// Creates an inflate context; throws `.invalidArgument` for a negative cap and `.decompress` if zlib cannot be
     /// initialised (out of memory, incompatible library version).
@@ -69,6 +75,8 @@ package final class Inflater {
     /// Resets the context for a new stream, dropping whatever of the current stream (and its window) was seen.
     package func reset() {
         inflateReset(stream)
+        partial = false
+        lastFour = 0
     }
 
     /// Decompresses one message; see the type's documentation for streams, the cap and errors.
@@ -80,28 +88,39 @@ package final class Inflater {
         return try result.get()
     }
 
-    /// Decompresses one message; see the type's documentation for streams, the cap and errors.
+    /// Decompresses one message; see the type's documentation for streams, the cap and errors. An
+    /// incomplete payload gives nothing (empty) until its last message.
     package func inflate(_ message: UnsafeRawBufferPointer) throws(GatewayError) -> [UInt8] {
-        Array(try inflateIntoBuffer(message))
+        try inflateIntoBuffer(message).map { Array($0) } ?? []
     }
 
     /// `inflate` into the inflater's own buffer, reused from message to message (no allocation
-    /// per message): the slice must be dropped before the next call, or that call copies it.
-    package func inflateIntoBuffer(_ message: UnsafeRawBufferPointer) throws(GatewayError) -> ArraySlice<UInt8> {
-        // A buffer grown by one large message is not kept for the small ones after it.
-        if buffer.capacity > Inflater.keptCapacity {
-            buffer = []
-        } else {
-            buffer.removeAll(keepingCapacity: true)
+    /// per message): the slice must be dropped before the next call, or that call copies it. Nil
+    /// while the payload is incomplete (its output waits for the next message).
+    package func inflateIntoBuffer(_ message: UnsafeRawBufferPointer) throws(GatewayError) -> ArraySlice<UInt8>? {
+        if !partial {
+            // A buffer grown by one large message is not kept for the small ones after it.
+            if buffer.capacity > Inflater.keptCapacity {
+                buffer = []
+            } else {
+                buffer.removeAll(keepingCapacity: true)
+            }
         }
         var output = buffer
         buffer = []
         defer { buffer = output }
-        try inflate(message, into: &output)
+        partial = false
+        let streamEnded = try inflate(message, into: &output)
+        for byte in message.suffix(4) { lastFour = lastFour << 8 | UInt32(byte) }
+        guard streamEnded || lastFour == 0x0000_FFFF else {
+            partial = true
+            return nil
+        }
         return output[...]
     }
 
-    private func inflate(_ message: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(GatewayError) {
+    /// Returns whether the message ended exactly where a stream ended.
+    private func inflate(_ message: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(GatewayError) -> Bool {
         guard let base = message.baseAddress, message.count > 0 else {
             throw GatewayError(.decompress, "empty message is not valid compressed data")
         }
@@ -149,14 +168,14 @@ package final class Inflater {
                 // in this message) or with the next message.
                 inflateReset(stream)
                 if !inputLeft {
-                    return
+                    return true
                 }
             case Z_OK, Z_BUF_ERROR:
                 // Z_OK: progress was made; Z_BUF_ERROR: no progress possible, which with output room left means the
                 // input is used up. Either way, with all input consumed and room left in the output, everything
                 // this message holds has been produced: the stream goes on in the next message.
                 if !inputLeft && stream.pointee.avail_out > 0 {
-                    return
+                    return false
                 }
                 if status == Z_BUF_ERROR && stream.pointee.avail_in > 0 && stream.pointee.avail_out > 0 {
                     // Cannot happen per zlib's contract; do not spin if it ever does.

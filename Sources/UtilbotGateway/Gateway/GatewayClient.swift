@@ -52,9 +52,13 @@ package final class GatewayClient: @unchecked Sendable {
 
     private struct Shared {
         var statistics = GatewayStatistics()
-        /// Sends posted to the loop and not yet handed to the socket or the queue.
+        /// Sends accepted and posted to the loop, not yet handed to the socket or the queue.
         var inFlight = 0
+        var inFlightBytes = 0
         var pendingWriteBytes = 0
+        /// The session's queue of sends waiting for ready, as of the last loop turn.
+        var queuedSends = 0
+        var queuedSendBytes = 0
         var stopped = false
     }
 
@@ -73,6 +77,12 @@ package final class GatewayClient: @unchecked Sendable {
     /// Ended connections, which may still linger for the server's FIN: freeing the client
     /// closes them at once.
     private var retired: [WebSocketClient] = []
+    /// Sends the loop has taken over since `updateShared` last released them from `inFlight`.
+    private var settledSends = 0
+    private var settledSendBytes = 0
+    /// The current connection's byte count as of the last timer: bytes of a message still
+    /// arriving are a sign of life.
+    private var bytesSeen: UInt64 = 0
     /// Reused for every received message, so the hot path allocates no array of actions.
     private var spareActions: [SessionStateMachine.Action] = []
     /// Counted on the loop, published with the rest in `updateShared` (one lock per message).
@@ -95,27 +105,48 @@ package final class GatewayClient: @unchecked Sendable {
         loop.execute { self.perform(self.machine.start(now: self.loop.now)) }
     }
 
-    /// Validates now (the caller hears about bad input and a full queue at once) and sends on
-    /// the loop: at once when ready, else after identify.
+    /// Validates now and sends on the loop: at once when ready, else after identify. Bad input
+    /// and a full queue (the socket's buffer when ready, the queue for ready otherwise, each in
+    /// messages and bytes, counting the sends still on their way to the loop) fail here, in the
+    /// caller's thread.
     package func send(name: String, data: [UInt8]?) throws(GatewayError) {
         let payload = try SessionStateMachine.payload(name: name, data: data)
+        let size = payload.count
+        let limits = options.session
         try shared.withLock { (s: inout Shared) throws(GatewayError) in
             switch s.statistics.state {
             case .closing, .closed: throw GatewayError(.closed, "the client is closed")
             case .failed: throw GatewayError(.gatewayRefused, "the gateway refused this client for good")
-            default: break
+            case .ready:
+                if s.pendingWriteBytes + s.inFlightBytes > options.maxPendingWriteBytes {
+                    throw GatewayError(
+                        .queueFull,
+                        "send buffer full: \(s.pendingWriteBytes + s.inFlightBytes) bytes wait for the network")
+                }
+            default:
+                if s.queuedSends + s.inFlight >= limits.maxQueuedMessages {
+                    throw GatewayError(
+                        .queueFull,
+                        "send queue full: \(limits.maxQueuedMessages) messages wait for the session to be ready")
+                }
+                if s.queuedSendBytes + s.inFlightBytes + size > limits.maxQueuedBytes {
+                    throw GatewayError(
+                        .queueFull, "send queue full: \(limits.maxQueuedBytes) bytes wait for the session to be ready")
+                }
             }
-            if s.pendingWriteBytes > options.maxPendingWriteBytes {
-                throw GatewayError(.queueFull, "send buffer full: \(s.pendingWriteBytes) bytes wait for the network")
-            }
-            if s.inFlight >= options.session.maxQueuedMessages {
-                throw GatewayError(.queueFull, "send queue full: \(s.inFlight) sends wait for the session")
+            if s.inFlight >= limits.maxQueuedMessages {
+                throw GatewayError(.queueFull, "send queue full: \(s.inFlight) sends wait for the loop")
             }
             s.inFlight += 1
+            s.inFlightBytes += size
         }
         loop.execute {
-            self.shared.withLock { $0.inFlight -= 1 }
-            guard !self.detached else { return }
+            self.settledSends += 1
+            self.settledSendBytes += size
+            guard !self.detached else {
+                self.updateShared()
+                return
+            }
             do throws(GatewayError) {
                 self.perform(try self.machine.send(payload: payload))
             } catch {
@@ -150,15 +181,16 @@ package final class GatewayClient: @unchecked Sendable {
     /// Back-pressure from the host (loop thread): stop reading from the gateway while its
     /// events are not consumed. Heartbeats go on; unread ACKs do not count as a zombie.
     package func setReadsPaused(_ paused: Bool) {
-        guard machine.readsPaused != paused else { return }
-        machine.readsPaused = paused
+        guard machine.readsPaused != paused, !detached else { return }
+        machine.setReadsPaused(paused, now: loop.now)
         applyReadPause()
+        rescheduleTimer()
     }
 
-    /// Reads pause only on a ready session: a connection still opening must read its Hello and
-    /// identify answer, or the host's backlog would turn into a "no Hello" reconnect loop.
+    /// In every state: the session's Hello and ready deadlines wait while reads are paused, so a
+    /// host's backlog never turns into a reconnect loop.
     private func applyReadPause() {
-        if machine.readsPaused && machine.state == .ready {
+        if machine.readsPaused {
             webSocket?.pauseReading()
         } else {
             webSocket?.resumeReading()
@@ -231,6 +263,7 @@ package final class GatewayClient: @unchecked Sendable {
             loop: loop, url: url.webSocketURL, options: options.webSocket, tlsContext: tlsContext)
         client.delegate = self
         webSocket = client
+        bytesSeen = 0
         emit(.log(.info, "connecting to \(url.webSocketURL)"))
         if tlsContext?.configuration.insecureSkipVerify == true {
             emit(.log(.warning, "TLS certificate verification is OFF (insecure); use only for local development"))
@@ -244,11 +277,23 @@ package final class GatewayClient: @unchecked Sendable {
         let reconnects = machine.reconnects
         let messagesIn = unpublishedMessagesIn
         let bytesIn = unpublishedBytesIn
+        let settled = settledSends
+        let settledBytes = settledSendBytes
+        let queued = machine.queuedSendCount
+        let queuedBytes = machine.queuedSendBytes
         unpublishedMessagesIn = 0
         unpublishedBytesIn = 0
+        settledSends = 0
+        settledSendBytes = 0
+        // Sends leave `inFlight` in the same step as they join the queue or the socket's
+        // buffer: a concurrent `send` never sees them in neither.
         shared.withLock {
             $0.statistics.messagesIn += messagesIn
             $0.statistics.bytesIn += bytesIn
+            $0.inFlight -= settled
+            $0.inFlightBytes -= settledBytes
+            $0.queuedSends = queued
+            $0.queuedSendBytes = queuedBytes
             $0.pendingWriteBytes = pending
             $0.statistics.reconnects = reconnects
             $0.statistics.lastLatencyNanoseconds = latency.lastNanoseconds
@@ -263,13 +308,21 @@ package final class GatewayClient: @unchecked Sendable {
         timer = nil
         timerDeadline = deadline
         guard let deadline else { return }
-        let now = loop.now
-        timer = loop.schedule(afterNanoseconds: deadline > now ? deadline - now : 0) { [weak self] in
+        timer = loop.schedule(notAfter: deadline) { [weak self] in
             guard let self, !self.detached else { return }
             self.timer = nil
             self.timerDeadline = nil
-            self.perform(self.machine.tick(now: self.loop.now))
+            self.noticeBytesArrived()
+            self.perform(self.machine.tick(now: self.loop.now, dueBy: deadline))
         }
+    }
+
+    /// Bytes of a message still arriving (a large message trickling in) prove the gateway alive
+    /// as a whole message would; counted per read, looked at only when a timer fires.
+    private func noticeBytesArrived() {
+        guard let received = webSocket?.bytesReceived, received != bytesSeen else { return }
+        bytesSeen = received
+        machine.bytesReceived(now: loop.now)
     }
 }
 
@@ -292,11 +345,12 @@ extension GatewayClient: WebSocketClientDelegate {
                 return
             }
             let inflated = bytes.withUnsafeBytes { wire in
-                Result { () throws(GatewayError) -> ArraySlice<UInt8> in try inflater.inflateIntoBuffer(wire) }
+                Result { () throws(GatewayError) -> ArraySlice<UInt8>? in try inflater.inflateIntoBuffer(wire) }
             }
             switch inflated {
             case .success(let message):
-                receive(message)
+                // nil: a payload split over messages; the rest comes with the next one.
+                if let message { receive(message) }
             case .failure(let error):
                 let code = error.code == .messageTooLarge ? CloseCode.messageTooBig : CloseCode.invalidPayload
                 perform(machine.connectionBroken(error, closeCode: code))

@@ -1,34 +1,58 @@
 /// Heartbeat bookkeeping for one connection: when the next beat is due, whether the last one was
 /// answered, and the latency of answered beats.
 ///
-/// A connection is a zombie when a beat is due while the previous one is still unanswered and
-/// nothing at all arrived since it was sent (any message proves the server alive, not only an
-/// ACK). The first beat is due at once: DESIGN.md leaves the jitter of a mass reconnect to the
-/// reconnect backoff.
+/// Beats run at a fixed rate on the ideal schedule of the connection (docs/PROTOCOL.md): beat n
+/// belongs to slot `hello + n × interval`, the first at once. Each beat after the first leaves
+/// `lead` before its slot, so that it reaches the gateway on time even with some network delay
+/// or a busy host; a beat that leaves late (a stalled host) never pushes the later ones back.
+///
+/// A connection is a zombie when a beat is due, the oldest unanswered beat has waited about an
+/// interval, and nothing at all arrived since it was sent (any message, or any byte of one, proves
+/// the server alive, not only an ACK). The first beat is due at once: DESIGN.md leaves the jitter
+/// of a mass reconnect to the reconnect backoff.
 package struct Heartbeat: Sendable, Equatable {
     package let intervalNanoseconds: UInt64
+    /// How long before its slot a beat leaves: 1/16 of the interval, at most a second.
+    package let leadNanoseconds: UInt64
+    /// When Hello arrived: slot n is at `anchor + n × interval`.
+    private let anchor: UInt64
+    /// The slot of the next beat.
+    private var slot: UInt64 = 0
     package private(set) var nextBeatAt: UInt64
-    /// When the unanswered beat was sent; nil when every beat so far was answered.
+    /// When the oldest unanswered beat was sent (its ACK measures the latency); nil when every
+    /// beat so far was answered.
     package private(set) var pendingSince: UInt64?
+    /// When the last beat was sent.
+    private var lastBeatAt: UInt64
     package private(set) var lastReceivedAt: UInt64
 
     package init(intervalNanoseconds: UInt64, now: UInt64) {
         self.intervalNanoseconds = intervalNanoseconds
+        self.leadNanoseconds = min(intervalNanoseconds / 16, 1_000_000_000)
+        self.anchor = now
         self.nextBeatAt = now
+        self.lastBeatAt = now
         self.lastReceivedAt = now
     }
 
     package func isDue(now: UInt64) -> Bool { now >= nextBeatAt }
 
     /// Whether the connection must be given up: checked when a beat is due.
-    package func isZombie() -> Bool {
-        guard let pendingSince else { return false }
-        return lastReceivedAt < pendingSince
+    package func isZombie(now: UInt64) -> Bool {
+        guard pendingSince != nil, lastReceivedAt < lastBeatAt else { return false }
+        // A beat that left late (a stalled host) is followed closely by the next slot's beat:
+        // the gateway gets about an interval to answer either way.
+        return now - lastBeatAt >= intervalNanoseconds - leadNanoseconds
     }
 
     package mutating func beatSent(now: UInt64) {
-        pendingSince = now
-        nextBeatAt = now + intervalNanoseconds
+        if pendingSince == nil { pendingSince = now }
+        lastBeatAt = now
+        slot += 1
+        // After a late beat: the first slot still ahead, not a burst of the missed ones.
+        let ahead = (now + leadNanoseconds - anchor) / intervalNanoseconds + 1
+        if ahead > slot { slot = ahead }
+        nextBeatAt = anchor + slot * intervalNanoseconds - leadNanoseconds
     }
 
     package mutating func received(now: UInt64) { lastReceivedAt = now }

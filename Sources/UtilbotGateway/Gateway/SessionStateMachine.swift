@@ -4,6 +4,8 @@ package struct SessionConfiguration: Sendable, Equatable {
     package var key: String
     /// How long to wait for Hello once the WebSocket is open.
     package var helloTimeoutNanoseconds: UInt64 = 20_000_000_000
+    /// How long to wait for `bot_connect_success` once Identify is sent.
+    package var readyTimeoutNanoseconds: UInt64 = 30_000_000_000
     package var backoffBaseNanoseconds: UInt64 = 1_000_000_000
     package var backoffCapNanoseconds: UInt64 = 60_000_000_000
     /// Sends accepted before the session is ready, at most.
@@ -43,6 +45,7 @@ package struct SessionStateMachine {
         case host
         case zombie
         case noHello
+        case noReady
         case broken(GatewayError)
     }
 
@@ -57,6 +60,8 @@ package struct SessionStateMachine {
     private var queue: SendQueue
     private var connectionOpen = false
     private var helloDeadline: UInt64?
+    /// Identify was sent: `bot_connect_success` must come by then.
+    private var readyDeadline: UInt64?
     private var reconnectAt: UInt64?
     private var ending: Ending?
     private var lastGatewayErrorCode: Int?
@@ -64,8 +69,11 @@ package struct SessionStateMachine {
     private var backoffResetPending = false
     /// The last event name seen, reused while names repeat (see `JSONScanner.scanEnvelope`).
     private var lastName: String?
-    /// While the host is not keeping up, reads are paused: unread ACKs do not make a zombie.
-    package var readsPaused = false
+    /// Since when the host has not kept up and reads are paused: unread ACKs do not make a
+    /// zombie, the Hello and ready deadlines wait (what is not read cannot be late), and no new
+    /// attempt starts (each would add events the host has no room for).
+    package private(set) var readsPausedSince: UInt64?
+    package var readsPaused: Bool { readsPausedSince != nil }
 
     package init(configuration: SessionConfiguration, seed: UInt64) {
         self.configuration = configuration
@@ -78,8 +86,9 @@ package struct SessionStateMachine {
     /// The earliest time at which `tick` has something to do.
     package var nextDeadline: UInt64? {
         // Runs after every message: no array, no allocation.
-        var earliest = helloDeadline
-        if let at = reconnectAt, earliest.map({ at < $0 }) ?? true { earliest = at }
+        var earliest = readsPaused ? nil : helloDeadline
+        if !readsPaused, let at = readyDeadline, earliest.map({ at < $0 }) ?? true { earliest = at }
+        if !readsPaused, let at = reconnectAt, earliest.map({ at < $0 }) ?? true { earliest = at }
         if connectionOpen && state != .closing, let at = heartbeat?.nextBeatAt, earliest.map({ at < $0 }) ?? true {
             earliest = at
         }
@@ -91,6 +100,27 @@ package struct SessionStateMachine {
     package mutating func deadlineInPlace() -> UInt64? { nextDeadline }
 
     package var queuedSendCount: Int { queue.count }
+    package var queuedSendBytes: Int { queue.byteCount }
+
+    /// Back-pressure from the host: reads pause while its events wait, and resume once it caught
+    /// up. The deadlines that need reading (Hello, `bot_connect_success`) are put off by the time
+    /// the pause lasted.
+    package mutating func setReadsPaused(_ paused: Bool, now: UInt64) {
+        if paused {
+            if readsPausedSince == nil { readsPausedSince = now }
+            return
+        }
+        guard let since = readsPausedSince else { return }
+        readsPausedSince = nil
+        let paused = now > since ? now - since : 0
+        helloDeadline = helloDeadline.map { $0 + paused }
+        readyDeadline = readyDeadline.map { $0 + paused }
+    }
+
+    /// Bytes of a message still arriving: a sign of life, like a whole message.
+    package mutating func bytesReceived(now: UInt64) {
+        heartbeat?.received(now: now)
+    }
 
     // MARK: Host input
 
@@ -145,6 +175,7 @@ package struct SessionStateMachine {
         case .connecting, .identifying, .ready:
             ending = .host
             helloDeadline = nil
+            readyDeadline = nil
             var actions = transition(to: .closing)
             actions.append(connectionOpen ? .close(code: code, reason: reason) : .drop(code: code, reason: reason))
             return actions
@@ -207,6 +238,7 @@ package struct SessionStateMachine {
             let connectSuccess = name.utf8.count == 19 && name == "bot_connect_success"
             guard connectSuccess else { return Dispatch(name: name, data: data) }
             if state == .identifying {
+                readyDeadline = nil
                 // The backoff starts over only once this session has proved itself (its first
                 // heartbeat ACK while ready), so a gateway that accepts and then at once closes
                 // cannot drive a tight reconnect loop.
@@ -248,6 +280,7 @@ package struct SessionStateMachine {
         connectionOpen = false
         heartbeat = nil
         helloDeadline = nil
+        readyDeadline = nil
         let gatewayCode = lastGatewayErrorCode
         lastGatewayErrorCode = nil
         backoffResetPending = false
@@ -259,6 +292,10 @@ package struct SessionStateMachine {
             error = GatewayError(.timeout, "no heartbeat ACK and nothing else received for a whole interval (zombie)")
         case .noHello:
             error = GatewayError(.timeout, "no Hello within \(configuration.helloTimeoutNanoseconds / 1_000_000) ms")
+        case .noReady:
+            error = GatewayError(
+                .timeout,
+                "no bot_connect_success within \(configuration.readyTimeoutNanoseconds / 1_000_000) ms after identify")
         case .broken(let why):
             error = why
         case .host:
@@ -284,16 +321,17 @@ package struct SessionStateMachine {
         if policy == .fatal {
             let name = ClosePolicy.name(of: Int(code)).map { " \($0)" } ?? ""
             let message = "the gateway refused the client with \(code)\(name); not reconnecting"
+            // The CLOSED carries the code that decided (an op -1 error's 4001 when the TCP
+            // connection then broke without a close frame); after FATAL only the final state.
             var actions: [Action] = [
                 .emit(
                     .closed(
-                        code: info.code, reason: info.reason, reconnect: false, error: error,
-                        httpStatus: info.httpStatus)),
+                        code: code, reason: info.reason, reconnect: false, error: error, httpStatus: info.httpStatus)),
                 .emit(.log(.error, message)),
-                .emit(.fatal(code: code, message: message)),
             ]
-            actions += transition(to: .failed)
-            return actions + failQueued("the gateway refused the client (\(code))")
+            actions += failQueued("the gateway refused the client (\(code))")
+            actions.append(.emit(.fatal(code: code, message: message)))
+            return actions + transition(to: .failed)
         }
         let delay = backoff.nextDelay(using: &random)
         reconnectAt = now + delay
@@ -324,20 +362,30 @@ package struct SessionStateMachine {
 
     // MARK: Time
 
-    package mutating func tick(now: UInt64) -> [Action] {
+    /// Time passed. `dueBy` is the deadline the driver's timer was set for: a timer may fire a
+    /// little early (coalescing moves timers earlier, never later), and what was due by then is
+    /// done now. Sends are stamped with the real `now`.
+    package mutating func tick(now: UInt64, dueBy: UInt64? = nil) -> [Action] {
+        let due = max(now, dueBy ?? now)
         var actions: [Action] = []
-        if let at = reconnectAt, now >= at {
+        if !readsPaused, let at = reconnectAt, due >= at {
             reconnectAt = nil
             actions += beginAttempt()
         }
-        if let at = helloDeadline, now >= at, ending == nil {
+        if !readsPaused, let at = helloDeadline, due >= at, ending == nil {
             helloDeadline = nil
             ending = .noHello
             actions.append(.emit(.log(.warning, "no Hello from the gateway; dropping the connection")))
             actions.append(.drop(code: CloseCode.policyViolation, reason: "no hello"))
         }
-        if connectionOpen, ending == nil, state != .closing, var beat = heartbeat, beat.isDue(now: now) {
-            if beat.isZombie() && !readsPaused {
+        if !readsPaused, let at = readyDeadline, due >= at, ending == nil {
+            readyDeadline = nil
+            ending = .noReady
+            actions.append(.emit(.log(.warning, "no bot_connect_success after identify; dropping the connection")))
+            actions.append(.drop(code: CloseCode.policyViolation, reason: "no bot_connect_success"))
+        }
+        if connectionOpen, ending == nil, state != .closing, var beat = heartbeat, beat.isDue(now: due) {
+            if beat.isZombie(now: due) && !readsPaused {
                 ending = .zombie
                 actions.append(.emit(.log(.warning, "zombie connection: the last heartbeat was never answered")))
                 actions.append(.drop(code: CloseCode.goingAway, reason: "zombie"))
@@ -405,6 +453,7 @@ package struct SessionStateMachine {
         identify.endObject()
         actions.append(.send(identify.bytes))
         actions.append(.emit(.log(.info, "identifying as \(configuration.identifyType)")))
+        readyDeadline = now + configuration.readyTimeoutNanoseconds
         actions += transition(to: .identifying)
         return actions
     }

@@ -51,6 +51,14 @@ package final class Connection: @unchecked Sendable {
     private var lingerNanoseconds: UInt64 = 0
     private var lingering = false
     private var readingPaused = false
+    /// A failure (a reset, a broken pipe) that came while reading was paused. The peer may have
+    /// sent its last words (a close frame with a fatal code) before it went: they are read and
+    /// delivered, in order, once reading resumes, and the failure is reported after them.
+    private var deferredError: GatewayError?
+    /// Whether the descriptor is out of epoll: a hang-up is level-triggered and reported whatever
+    /// the interest, so a paused connection whose peer went stops being watched until it resumes.
+    private var unwatched = false
+    package private(set) var bytesRead: UInt64 = 0
     /// Inside `write()`: a failure is then reported from a task of its own, never from within
     /// the owner's call (which would see its own state change under it).
     private var writing = false
@@ -69,6 +77,9 @@ package final class Connection: @unchecked Sendable {
 
     /// Bytes queued but not yet accepted by the kernel.
     package var pendingWriteCount: Int { outgoing.count - outgoingOffset }
+
+    /// The connection failed while reading was paused; it only waits to deliver what it read.
+    package var isBroken: Bool { deferredError != nil }
 
     package var tlsVersion: String? { tls?.protocolVersion }
 
@@ -90,7 +101,7 @@ package final class Connection: @unchecked Sendable {
 
     /// Queues bytes and sends what the socket takes now.
     package func write(_ bytes: UnsafeRawBufferPointer) {
-        guard stage == .open, !closeWhenFlushed else { return }
+        guard stage == .open, !closeWhenFlushed, deferredError == nil else { return }
         writing = true
         defer { writing = false }
         if let tls {
@@ -150,9 +161,23 @@ package final class Connection: @unchecked Sendable {
     package func resumeReading() {
         guard readingPaused else { return }
         readingPaused = false
+        if unwatched, stage == .open {
+            unwatched = false
+            registration = loop.register(fd: fd, events: 0) { events in self.handle(events) }
+            interest = 0
+        }
         updateInterest()
         // Plaintext OpenSSL already decrypted does not make the socket readable again.
         if stage == .open, tls != nil { loop.execute { self.readTLS() } }
+    }
+
+    /// Paused, and the peer hung up or the socket failed: stop watching until reading resumes.
+    private func stopWatching() {
+        guard let registration else { return }
+        loop.unregister(registration)
+        self.registration = nil
+        interest = 0
+        unwatched = true
     }
 
     // MARK: Connecting
@@ -265,21 +290,25 @@ package final class Connection: @unchecked Sendable {
         if events & EPOLLOUT.rawValue != 0 {
             flush()
         }
-        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
-            && !(readingPaused && stage == .open)
-        {
+        guard stage == .open || stage == .tlsHandshake else { return }
+        if readingPaused && stage == .open {
+            if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { stopWatching() }
+            return
+        }
+        if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
             readSocket()
         }
     }
 
-    private func readSocket(force: Bool = false) {
+    private func readSocket() {
         // A few reads per wake-up, then back to the loop so one busy peer cannot starve others
         // (epoll is level-triggered: it reports the rest next round).
         for _ in 0..<4 {
-            guard stage == .tlsHandshake || (stage == .open && (!readingPaused || force)) else { return }
+            guard stage == .tlsHandshake || (stage == .open && !readingPaused) else { return }
             let buffer = loop.readBuffer
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
+                bytesRead &+= UInt64(n)
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
                 if let tls {
                     tls.receiveCiphertext(bytes)
@@ -293,8 +322,13 @@ package final class Connection: @unchecked Sendable {
                 return
             } else {
                 let code = errno
-                if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return }
-                fail(GatewayError(.io, "read from \(describePeer()): \(SystemError.describe(code))"))
+                if code == EINTR { return }
+                if code == EAGAIN || code == EWOULDBLOCK {
+                    // Everything the peer sent before a failure seen while paused is read now.
+                    if let deferredError { fail(deferredError) }
+                    return
+                }
+                fail(deferredError ?? GatewayError(.io, "read from \(describePeer()): \(SystemError.describe(code))"))
                 return
             }
         }
@@ -327,7 +361,7 @@ package final class Connection: @unchecked Sendable {
         default:
             stage = .closed
             release()
-            delegate?.connection(self, didCloseWith: nil)
+            delegate?.connection(self, didCloseWith: deferredError)
         }
     }
 
@@ -387,6 +421,13 @@ package final class Connection: @unchecked Sendable {
 
     private func fail(_ error: GatewayError) {
         guard stage != .closed else { return }
+        if readingPaused && stage == .open && deferredError == nil {
+            deferredError = error
+            outgoing = []
+            outgoingOffset = 0
+            stopWatching()
+            return
+        }
         stage = .closed
         release()
         if writing {

@@ -205,6 +205,29 @@ package final class EventLoop: @unchecked Sendable {
         return overflow ? deadline : rounded / quantum * quantum
     }
 
+    /// A timer that may fire early but never after `deadline`: it is rounded down to the same
+    /// grid (at most 1/64 of its delay, at most 8 ms), unless that would be in the past. For
+    /// deadlines a peer holds us to, such as heartbeats.
+    @discardableResult
+    package func schedule(notAfter deadline: UInt64, _ action: @escaping () -> Void) -> TimerID {
+        let id = nextID
+        nextID += 1
+        timerActions[id] = action
+        let current = now
+        timers.push(
+            deadline: deadline > current ? Self.coalescedEarlier(deadline: deadline, now: current) : deadline, id: id)
+        return TimerID(value: id)
+    }
+
+    package static func coalescedEarlier(deadline: UInt64, now: UInt64) -> UInt64 {
+        let slack = min((deadline - now) >> 6, 8_000_000)
+        guard slack >= 1_000_000 else { return deadline }
+        var quantum: UInt64 = 1_000_000
+        while quantum * 2 <= slack { quantum *= 2 }
+        let rounded = deadline / quantum * quantum
+        return rounded > now ? rounded : deadline
+    }
+
     package func cancel(_ timer: TimerID?) {
         guard let timer else { return }
         timerActions[timer.value] = nil

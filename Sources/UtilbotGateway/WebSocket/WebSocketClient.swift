@@ -34,6 +34,9 @@ package final class WebSocketClient: @unchecked Sendable {
     /// FIN (RFC 6455 §7.1.1) or for its last bytes to leave; `terminate()` cuts that short.
     private weak var retiredConnection: Connection?
     private var readingPaused = false
+    /// Messages decoded from bytes already read, held while reading is paused: the pause takes
+    /// effect between two messages, not only between two reads.
+    private var held: [WebSocketConnection.Event] = []
 
     /// `tlsContext` is required for wss URLs; contexts may be shared between clients.
     package init(loop: EventLoop, url: WebSocketURL, options: WebSocketOptions, tlsContext: TLSContext?) {
@@ -69,6 +72,9 @@ package final class WebSocketClient: @unchecked Sendable {
 
     /// Bytes waiting for the socket: the measure of back-pressure.
     package var pendingWriteCount: Int { connection?.pendingWriteCount ?? 0 }
+
+    /// Bytes read from the socket on this connection so far, also of messages not yet complete.
+    package var bytesReceived: UInt64 { connection?.bytesRead ?? 0 }
 
     @discardableResult
     package func send(text: UnsafeRawBufferPointer) -> Bool {
@@ -157,17 +163,23 @@ package final class WebSocketClient: @unchecked Sendable {
         connection?.close()
     }
 
-    /// Back-pressure: stop (and resume) reading from the server.
+    /// Back-pressure: stop (and resume) reading from the server, from the next message on. The
+    /// opening handshake is read regardless (its timeout runs on its own).
     package func pauseReading() {
         guard !readingPaused else { return }
         readingPaused = true
-        connection?.pauseReading()
+        if state == .open || state == .closing { connection?.pauseReading() }
     }
 
     package func resumeReading() {
         guard readingPaused else { return }
         readingPaused = false
-        connection?.resumeReading()
+        if !held.isEmpty {
+            let events = held
+            held = []
+            deliver(events[...])
+        }
+        if !readingPaused, state == .open || state == .closing { connection?.resumeReading() }
     }
 
     // MARK: Internals
@@ -180,7 +192,7 @@ package final class WebSocketClient: @unchecked Sendable {
         guard !protocolState.output.isEmpty else { return true }
         connection.write(protocolState.output)
         protocolState.output.removeAll(keepingCapacity: protocolState.output.capacity <= 1 << 16)
-        return connection.stage == .open
+        return connection.stage == .open && !connection.isBroken
     }
 
     private func openTimedOut() {
@@ -195,20 +207,29 @@ package final class WebSocketClient: @unchecked Sendable {
     }
 
     private func handle(_ bytes: UnsafeRawBufferPointer) {
-        for event in protocolState.receive(bytes) {
-            flush()
-            switch event {
+        let events = protocolState.receive(bytes)
+        flush()  // pongs, the answer to a close frame
+        deliver(events[...])
+    }
+
+    /// Hands messages to the delegate in order until one pauses reading; the rest are held.
+    private func deliver(_ events: ArraySlice<WebSocketConnection.Event>) {
+        for index in events.indices {
+            if readingPaused {
+                held.append(contentsOf: events[index...])
+                return
+            }
+            switch events[index] {
             case .closed(let code, let reason, let error):
                 let byServer = state == .open && error == nil
                 connection?.closeAfterFlush(lingerNanoseconds: options.closeTimeoutMilliseconds * 1_000_000)
                 finish(code: code, reason: reason, closedByServer: byServer, error: error)
                 return
             default:
-                delegate?.webSocket(self, didReceive: event)
+                delegate?.webSocket(self, didReceive: events[index])
                 if state != .open && state != .closing { return }
             }
         }
-        flush()
     }
 
     private func finish(
@@ -221,6 +242,7 @@ package final class WebSocketClient: @unchecked Sendable {
         loop.cancel(closeTimer)
         openTimer = nil
         closeTimer = nil
+        held = []
         connection?.delegate = nil
         retiredConnection = connection
         connection = nil
@@ -255,6 +277,7 @@ extension WebSocketClient: ConnectionDelegate {
             state = .open
             loop.cancel(openTimer)
             openTimer = nil
+            if readingPaused { connection.pauseReading() }
             delegate?.webSocketDidOpen(self)
             if !leftover.isEmpty, state == .open { leftover.withUnsafeBytes { handle($0) } }
         case .open, .closing:

@@ -135,6 +135,8 @@ FUNCTIONS: dict[str, tuple[object, list[object]]] = {
     "ubg_client_set_reconnect": (c_int, [c_void_p, c_uint32, c_uint32]),
     "ubg_client_set_timeouts": (c_int, [c_void_p, c_uint32, c_uint32, c_uint32]),
     "ubg_client_set_limits": (c_int, [c_void_p, c_size_t, c_size_t, c_size_t]),
+    "ubg_client_set_queue_bytes": (c_int, [c_void_p, c_size_t, c_size_t]),
+    "ubg_client_set_ready_timeout": (c_int, [c_void_p, c_uint32]),
     "ubg_client_set_event_callback": (c_int, [c_void_p, EVENT_CALLBACK, c_void_p]),
     "ubg_client_set_log_level": (c_int, [c_void_p, c_int]),
     "ubg_client_connect": (c_int, [c_void_p]),

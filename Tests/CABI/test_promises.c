@@ -1,0 +1,185 @@
+/* The library's promises against a hostile dev gateway and a slow host at once: the pull queue
+ * is bounded in every state (in events and in bytes) and loses nothing; a full send queue is
+ * refused by ubg_client_send itself; an identify that is never answered ends the attempt. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define BASIC "--heartbeat 200 --key dev-key"
+
+/* A pull-mode client (no callback) with fast reconnects. */
+static ubg_client_t pull_client(devserver *gw, const char *query) {
+    char url[512];
+    devserver_url(gw, query, url, sizeof url);
+    return make_client(NULL, url, "dev-key", NULL, NULL);
+}
+
+static uint64_t queued_events(ubg_client_t client) {
+    ubg_stats_t stats;
+    stats.size = sizeof stats;
+    CHECK_OK(ubg_client_get_stats(client, &stats));
+    return stats.queued_events;
+}
+
+/* Pulls until `count` FLOOD events arrived (each checked to carry the next seq) or the deadline
+ * passes; returns how many arrived. */
+static long pull_flood(ubg_client_t client, long count, int timeout_ms) {
+    ubg_event_t events[64];
+    events[0].size = sizeof events[0];
+    long next = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    while (next < count && now_ms() < deadline) {
+        size_t n = 0;
+        ubg_result_t rc = ubg_client_next_events(client, 500, events, 64, &n);
+        if (rc == UBG_ETIMEOUT) continue;
+        CHECK_OK(rc);
+        for (size_t i = 0; i < n; i++) {
+            if (events[i].type != UBG_EVENT_DISPATCH || strcmp(events[i].name, "FLOOD") != 0) continue;
+            long seq = -1;
+            CHECK_MSG(events[i].data && json_number(events[i].data, "seq", &seq), "FLOOD without seq");
+            CHECK_MSG(seq == next, "FLOOD seq %ld, expected %ld: an event was lost or reordered", seq, next);
+            next++;
+        }
+    }
+    return next;
+}
+
+/* A gateway that never sends bot_connect_success and floods op 0 events: while the host does
+ * not pull, the queue stays at its bound (it used to grow without one before READY); then every
+ * event arrives, in order. */
+static void test_queue_bounded_before_ready(void) {
+    devserver gw;
+    devserver_start(&gw, BASIC);
+    ubg_client_t client = pull_client(&gw, "v=1&fault_no_ready=1&fault_flood=20000");
+    CHECK_OK(ubg_client_set_limits(client, 0, 0, 16));
+    CHECK_OK(ubg_client_connect(client));
+    /* The host is slow: nothing is pulled while the gateway floods. */
+    uint64_t most = 0;
+    for (int i = 0; i < 20; i++) {
+        sleep_ms(100);
+        uint64_t now = queued_events(client);
+        if (now > most) most = now;
+    }
+    CHECK_MSG(most >= 16, "the queue never filled (%llu): the flood did not arrive", (unsigned long long)most);
+    /* At the bound, plus the few non-dispatch events (STATE, LOG) the session itself adds. */
+    CHECK_MSG(most <= 16 + 8, "%llu events queued with a limit of 16", (unsigned long long)most);
+    ubg_stats_t stats;
+    stats.size = sizeof stats;
+    CHECK_OK(ubg_client_get_stats(client, &stats));
+    CHECK(stats.queue_full_count >= 1);
+    CHECK(stats.state == UBG_STATE_IDENTIFYING);
+    long got = pull_flood(client, 20000, 60000);
+    CHECK_MSG(got == 20000, "only %ld of 20000 events arrived", got);
+    CHECK_OK(ubg_client_free(client));
+    devserver_stop(&gw);
+}
+
+/* The byte bound: small events, a limit of 4096 events but 4 KiB of bytes. */
+static void test_queue_bounded_in_bytes(void) {
+    devserver gw;
+    devserver_start(&gw, BASIC);
+    ubg_client_t client = pull_client(&gw, "v=1&fault_flood=3000");
+    CHECK_OK(ubg_client_set_queue_bytes(client, 0, 4096));
+    CHECK_OK(ubg_client_connect(client));
+    uint64_t most = 0;
+    for (int i = 0; i < 20; i++) {
+        sleep_ms(100);
+        uint64_t now = queued_events(client);
+        if (now > most) most = now;
+    }
+    /* Each event counts at least 64 bytes: the queue pauses at 64 events at the latest. */
+    CHECK_MSG(most >= 16 && most <= 64 + 8, "%llu events queued with a bound of 4096 bytes", (unsigned long long)most);
+    long got = pull_flood(client, 3000, 60000);
+    CHECK_MSG(got == 3000, "only %ld of 3000 events arrived", got);
+    CHECK_RC(ubg_client_set_queue_bytes(client, 0, 100), UBG_ESTATE);
+    CHECK_OK(ubg_client_free(client));
+    devserver_stop(&gw);
+}
+
+static void test_queue_bytes_arguments(void) {
+    ubg_client_t client;
+    CHECK_OK(ubg_client_create(NULL, "k", &client));
+    CHECK_RC(ubg_client_set_queue_bytes(client, 100, 0), UBG_EINVAL);
+    CHECK_RC(ubg_client_set_queue_bytes(client, 0, 1023), UBG_EINVAL);
+    CHECK_RC(ubg_client_set_queue_bytes(NULL, 0, 0), UBG_EHANDLE);
+    CHECK_OK(ubg_client_set_queue_bytes(client, 0, 0));
+    CHECK_OK(ubg_client_set_queue_bytes(client, 4096, 1 << 20));
+    CHECK_RC(ubg_client_set_ready_timeout(NULL, 100), UBG_EHANDLE);
+    CHECK_OK(ubg_client_set_ready_timeout(client, 100));
+    CHECK_OK(ubg_client_free(client));
+}
+
+/* A full send queue is refused by the call itself, in messages and in bytes, and nothing is
+ * reported later for the sends it accepted. */
+static void test_send_queue_full_is_refused_at_once(void) {
+    devserver gw;
+    devserver_start(&gw, BASIC);
+    recorder r;
+    recorder_init(&r);
+    char url[512];
+    devserver_url(&gw, "v=1&fault_no_ready=1", url, sizeof url);
+    ubg_client_t client = make_client(NULL, url, "dev-key", NULL, &r);
+    CHECK_OK(ubg_client_set_limits(client, 0, 5, 0));
+    CHECK_OK(ubg_client_set_queue_bytes(client, 2048, 0));
+    CHECK_OK(ubg_client_connect(client));
+    for (int i = 0; i < 5; i++) CHECK_OK(ubg_client_send(client, "x", "{}"));
+    CHECK_RC(ubg_client_send(client, "x", "{}"), UBG_EQUEUEFULL);
+    CHECK(strstr(ubg_client_last_error(client), "5 messages"));
+    ubg_client_free(client);
+
+    client = make_client(NULL, url, "dev-key", NULL, &r);
+    CHECK_OK(ubg_client_set_queue_bytes(client, 2048, 0));
+    CHECK_OK(ubg_client_connect(client));
+    char data[1600];
+    memset(data, 'a', sizeof data);
+    memcpy(data, "{\"p\":\"", 6);
+    memcpy(data + sizeof data - 3, "\"}", 3);
+    CHECK_OK(ubg_client_send(client, "x", data));
+    CHECK_RC(ubg_client_send(client, "x", data), UBG_EQUEUEFULL);
+    CHECK(strstr(ubg_client_last_error(client), "2048 bytes"));
+    CHECK_OK(ubg_client_send(client, "x", "{}")); /* what fits still goes in */
+    sleep_ms(500);
+    CHECK_MSG(count_events(&r, UBG_EVENT_ERROR, NULL) == 0, "an accepted send was reported as an error");
+    CHECK_OK(ubg_client_free(client));
+    devserver_stop(&gw);
+    recorder_destroy(&r);
+}
+
+/* A gateway that never answers identify: the attempt ends after the ready timeout, as one
+ * without Hello does, and the client tries again. */
+static void test_no_ready_ends_the_attempt(void) {
+    devserver gw;
+    devserver_start(&gw, BASIC);
+    recorder r;
+    recorder_init(&r);
+    char url[512];
+    devserver_url(&gw, "v=1&fault_no_ready=1", url, sizeof url);
+    ubg_client_t client = make_client(NULL, url, "dev-key", NULL, &r);
+    CHECK_OK(ubg_client_set_ready_timeout(client, 600));
+    CHECK_OK(ubg_client_connect(client));
+    CHECK_OK(ubg_client_send(client, "queued", "{}"));
+    const recorded_event *closed = wait_event(&r, UBG_EVENT_CLOSED, NULL, 15000);
+    CHECK_MSG(closed != NULL, "the attempt never ended");
+    CHECK_MSG(closed->local && closed->reconnect, "CLOSED local %d reconnect %d", closed->local, closed->reconnect);
+    CHECK_MSG(closed->message && strstr(closed->message, "bot_connect_success"), "message \"%s\"",
+              closed->message ? closed->message : "");
+    CHECK_MSG(wait_event(&r, UBG_EVENT_STATE, NULL, 5000), "no new attempt");
+    int64_t deadline = now_ms() + 15000;
+    while (devserver_stat(&gw, "connects_total") < 2 && now_ms() < deadline) sleep_ms(50);
+    CHECK(devserver_stat(&gw, "connects_total") >= 2);
+    /* The queued send was never reported lost: it waits for a session that becomes ready. */
+    CHECK(count_events(&r, UBG_EVENT_ERROR, NULL) == 0);
+    CHECK_OK(ubg_client_free(client));
+    devserver_stop(&gw);
+    recorder_destroy(&r);
+}
+
+const test_case promise_tests[] = {
+    {"promise: the pull queue is bounded before READY", test_queue_bounded_before_ready, 120},
+    {"promise: the pull queue is bounded in bytes", test_queue_bounded_in_bytes, 120},
+    {"promise: byte bounds and the ready timeout check their arguments", test_queue_bytes_arguments, 30},
+    {"promise: a full send queue is refused by ubg_client_send", test_send_queue_full_is_refused_at_once, 60},
+    {"promise: no bot_connect_success ends the attempt", test_no_ready_ends_the_attempt, 60},
+};
+const size_t promise_test_count = sizeof promise_tests / sizeof promise_tests[0];
