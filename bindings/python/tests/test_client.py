@@ -31,6 +31,7 @@ from utilbot_gateway import (
     WrongKeyError,
     WrongVersionError,
 )
+from utilbot_gateway.events import Event, EventBatch
 
 FAST = {"reconnect": (0.05, 0.4)}
 
@@ -222,6 +223,56 @@ def test_bursts_arrive_whole_and_in_order_through_batched_pulls(gateway):
                     break
         assert seen == list(range(600))
         assert client.stats.queued_events == 0
+
+
+class Injected(Exception):
+    pass
+
+
+@pytest.mark.parametrize("exception", [KeyboardInterrupt, Injected])
+@pytest.mark.parametrize("fail_at", [[10], [10, 11, 200], [256, 257]])
+def test_an_exception_while_copying_a_batch_loses_no_event(gateway, monkeypatch, exception, fail_at):
+    # Ctrl-C (or any exception) while a pulled batch is being copied out: the events not yet
+    # copied stay for the next pull, which hands them out before asking the library for more.
+    # fail_at counts calls of the DISPATCH copy, so the retried event counts again.
+    count = 300
+    server = gateway("--echo")
+    with Client("dev-key", url=server.url(), **FAST) as client:
+        client.connect()
+        wait_for(client, EventType.READY)
+        wait_for(client, EventType.DISPATCH, "bot_connect_success")
+        for n in range(count):
+            client.send("numbered", {"n": n})
+        # Every echo waits in the library, so the first pull takes a full batch.
+        assert eventually(lambda: client.stats.queued_events >= count, timeout=30)
+
+        copy = Event._dispatch
+        calls = 0
+
+        def flaky(name, raw, state):
+            nonlocal calls
+            calls += 1
+            if calls in fail_at:
+                raise exception("injected")
+            return copy(name, raw, state)
+
+        monkeypatch.setattr(Event, "_dispatch", staticmethod(flaky))
+        seen: list[int] = []
+        raised = 0
+        deadline = time.monotonic() + 30
+        while len(seen) < count and time.monotonic() < deadline:
+            try:
+                event = client.next_event(deadline - time.monotonic())
+            except exception:
+                raised += 1
+                continue
+            if event is not None and event.type == EventType.DISPATCH and event.name == "ECHO":
+                n = event.data["d"]["n"]
+                assert n == len(seen), f"echo {n} after {seen[-3:]}"
+                seen.append(n)
+        assert seen == list(range(count))
+        assert raised == len(fail_at)
+        assert EventBatch.CAPACITY < count  # the failures fall inside full batches
 
 
 def test_bad_input_raises_typed_errors():

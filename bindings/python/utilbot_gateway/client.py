@@ -137,6 +137,7 @@ class Client:
             if self._handle is not None:
                 self._handle = None
                 self._buffered.clear()
+                self._batch.clear()
                 self._finalizer()
 
     # Commands

@@ -132,6 +132,10 @@ class EventBatch:
     The structs are read with one `struct.iter_unpack` over the array rather than field by
     field through ctypes, and DISPATCH events (nearly all of them) take a short path; events
     of the same name share one name pointer within a call, so each name is decoded once.
+
+    An exception while copying (Ctrl-C, or a failing conversion) loses no event: the array and
+    the index of the first event not yet copied are kept, and the next pull copies those
+    first, before asking the library for more (they stay valid until that next library pull).
     """
 
     CAPACITY = 256
@@ -143,32 +147,61 @@ class EventBatch:
     def __init__(self) -> None:
         self._array = (CEvent * self.CAPACITY)()
         self._array[0].size = ctypes.sizeof(CEvent)
+        # How many events the last library call filled (the library writes it during the call,
+        # so a batch is recorded even if Ctrl-C strikes the moment the call returns) and how
+        # many of them were copied out: events [copied, count) are still to be copied.
         self._count = ctypes.c_size_t()
+        self._count_p = ctypes.pointer(self._count)
+        self._copied = 0
         self._view = memoryview(self._array).cast("B")
 
+    def clear(self) -> None:
+        """Forgets events not yet copied (their memory goes with the client: call it on free)."""
+        self._count.value = 0
+        self._copied = 0
+
     def pull(self, lib: Any, handle: int, timeout_ms: int, into: deque[Event]) -> int:
-        """Appends the events of one library call to `into`, each as soon as it is copied (an
-        exception halfway, such as KeyboardInterrupt, loses none of those already copied; the
-        library frees the rest at the next pull)."""
-        rc = lib.ubg_client_next_events(handle, timeout_ms, self._array, self.CAPACITY, ctypes.byref(self._count))
-        if rc != Result.OK:
-            return rc
+        """Appends the events of one library call to `into`; when the last pull stopped at an
+        exception, the rest of its events instead, without a library call. After an exception
+        halfway (such as KeyboardInterrupt), the events already copied are in `into` and the
+        others wait for the next pull."""
+        start = self._copied
+        if start >= self._count.value:
+            # No call (a possible Ctrl-C) between these stores and the library's own store of
+            # the count: at every point the two describe what is left to copy.
+            self._count.value = 0
+            self._copied = start = 0
+            rc = lib.ubg_client_next_events(handle, timeout_ms, self._array, self.CAPACITY, self._count_p)
+            if rc != Result.OK:
+                return rc
         n = self._count.value
-        append = into.append
+        # Copied into a list first: an event is in it exactly when its copy finished, so its
+        # length is the progress to keep if an exception cuts the loop short.
+        copied: list[Event] = []
+        append = copied.append
         names: dict[int, str] = {}
         utf8 = _utf8
         dispatch = Event._dispatch
         states = _STATES
-        unpacked = self._STRUCT.iter_unpack(self._view[: n * self._STRUCT.size])
-        for i, (_, kind, name_p, data_p, data_len, *_rest, state, _result) in enumerate(unpacked):
-            if kind == _DISPATCH:
-                name = names.get(name_p)
-                if name is None:
-                    name = names[name_p] = ctypes.string_at(name_p).decode()
-                append(dispatch(name, utf8(data_p, data_len) if data_p else None, states[state]))
-            else:
-                append(Event(self._array[i]))
-        return rc
+        size = self._STRUCT.size
+        unpacked = self._STRUCT.iter_unpack(self._view[start * size : n * size])
+        try:
+            for i, (_, kind, name_p, data_p, data_len, *_rest, state, _result) in enumerate(unpacked, start):
+                if kind == _DISPATCH:
+                    name = names.get(name_p)
+                    if name is None:
+                        name = names[name_p] = ctypes.string_at(name_p).decode()
+                    append(dispatch(name, utf8(data_p, data_len) if data_p else None, states[state]))
+                else:
+                    append(Event(self._array[i]))
+        except BaseException:
+            # No call returns between these two stores, so a second Ctrl-C cannot split them.
+            self._copied = start + len(copied)
+            into.extend(copied)
+            raise
+        self._copied = n
+        into.extend(copied)
+        return Result.OK
 
 
 @dataclass(frozen=True)
