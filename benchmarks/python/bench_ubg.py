@@ -68,7 +68,7 @@ def many(args):
     clients = [make(args) for _ in range(args.conns)]
     sel = selectors.DefaultSelector()
     for c in clients:
-        sel.register(c.fileno, selectors.EVENT_READ, c)
+        sel.register(c, selectors.EVENT_READ, c)
         c.connect()
     ready = 0
 

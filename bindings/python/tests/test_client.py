@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -298,6 +299,24 @@ def test_bad_input_raises_typed_errors():
     with pytest.raises(TypeError):
         Client(b"bytes")  # type: ignore[arg-type]
     assert issubclass(InvalidJSONError, UbgError)
+
+
+def test_a_selector_waits_on_the_client_itself(gateway):
+    # fileno() is a method, so the client is a file object for selectors (and select.select).
+    server = gateway()
+    with Client("dev-key", url=server.url(), **FAST) as client, selectors.DefaultSelector() as selector:
+        selector.register(client, selectors.EVENT_READ, "bot")
+        assert selector.get_key(client).fd == client.fileno()
+        client.connect()
+        kinds = []
+        deadline = time.monotonic() + 10
+        while EventType.READY not in kinds and time.monotonic() < deadline:
+            for key, _ in selector.select(deadline - time.monotonic()):
+                assert key.fileobj is client and key.data == "bot"
+                while (event := client.next_event(0)) is not None:
+                    kinds.append(event.type)
+        assert EventType.READY in kinds
+        selector.unregister(client)
 
 
 def test_asyncio_several_clients_on_one_loop(gateway):

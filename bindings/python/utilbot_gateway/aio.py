@@ -70,7 +70,7 @@ class AsyncClient:
             if event is not None or self._client.finished:
                 return event
             ready: asyncio.Future[None] = loop.create_future()
-            fd = self._client.fileno
+            fd = self._client.fileno()
             loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
             try:
                 if deadline is None:

@@ -181,12 +181,13 @@ class Client:
         """The last heartbeat round trip in seconds, None until measured."""
         return self.stats.last_latency
 
-    @property
     def fileno(self) -> int:
         """A descriptor readable while events wait in the library (for select, selectors,
-        asyncio). One pull takes a batch, so once it is readable, take events with
-        `next_event(0)` until that returns None: the rest of a batch waits in this object, not
-        behind the descriptor."""
+        asyncio); a method, so the client itself is a file object:
+        `selector.register(client, selectors.EVENT_READ)`. One pull takes a batch, so once it
+        is readable, take events with `next_event(0)` until that returns None: the rest of a
+        batch waits in this object, not behind the descriptor. Owned by the client: do not
+        read or close it; it is closed when the client is freed."""
         fd = ctypes.c_int32()
         self._check(self._lib.ubg_client_get_event_fd(self._h, ctypes.byref(fd)))
         return fd.value
