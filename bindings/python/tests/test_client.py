@@ -343,6 +343,135 @@ def test_asyncio_several_clients_on_one_loop(gateway):
     assert eventually(lambda: server.stats()["connections"] == 0)
 
 
+async def ready(client: AsyncClient) -> None:
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        event = await client.next_event(max(0.0, deadline - asyncio.get_running_loop().time()))
+        assert event is not None, "no READY within 10 s"
+        if event.type == EventType.READY:
+            return
+
+
+def test_asyncio_iterating_while_aexit_waits_for_the_close(gateway):
+    # Two coroutines wait on one client: a task in `async for`, and __aexit__ draining up to
+    # CLOSED. Both are woken by the client's one reader, and both finish.
+    server = gateway()
+
+    async def main() -> list[EventType]:
+        async with AsyncClient("dev-key", url=server.url(), **FAST) as client:
+            await ready(client)
+
+            async def iterate() -> list[EventType]:
+                return [event.type async for event in client]
+
+            iterating = asyncio.create_task(iterate())
+            await asyncio.sleep(0)  # it runs up to its wait on the descriptor
+            assert not iterating.done()
+        assert client.finished
+        return await asyncio.wait_for(iterating, 15)
+
+    kinds = asyncio.run(asyncio.wait_for(main(), 30))
+    assert EventType.READY not in kinds
+    assert eventually(lambda: server.stats()["connections"] == 0)
+
+
+def test_asyncio_two_iterators_share_the_events_and_both_end(gateway):
+    server = gateway("--echo")
+    count = 200
+
+    async def main() -> list[list[int]]:
+        async with AsyncClient("dev-key", url=server.url(), **FAST) as client:
+            await ready(client)
+            seen: list[int] = []
+
+            async def iterate() -> list[int]:
+                mine = []
+                async for event in client:
+                    if event.type == EventType.DISPATCH and event.name == "ECHO":
+                        mine.append(event.data["d"]["n"])
+                        seen.append(mine[-1])
+                return mine
+
+            tasks = [asyncio.create_task(iterate()) for _ in range(2)]
+            await asyncio.sleep(0)  # both wait on the descriptor
+            for n in range(count):
+                await client.send("numbered", {"n": n})
+            deadline = asyncio.get_running_loop().time() + 20
+            while len(seen) < count and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            await client.close()
+            return await asyncio.wait_for(asyncio.gather(*tasks), 15)
+
+    first, second = asyncio.run(asyncio.wait_for(main(), 40))
+    assert sorted(first + second) == list(range(count))
+    assert first == sorted(first) and second == sorted(second)
+
+
+def test_asyncio_free_ends_every_wait(gateway):
+    server = gateway()
+
+    async def main() -> list[object]:
+        client = AsyncClient("dev-key", url=server.url(), **FAST)
+        client.connect()
+        await ready(client)
+
+        async def iterate() -> int:
+            return len([event async for event in client])
+
+        tasks = [asyncio.create_task(iterate()), asyncio.create_task(client.next_event())]
+        await asyncio.sleep(0)
+        assert not any(task.done() for task in tasks)
+        client.free()
+        client.free()  # idempotent
+        return await asyncio.wait_for(asyncio.gather(*tasks), 15)
+
+    count, event = asyncio.run(asyncio.wait_for(main(), 30))
+    assert isinstance(count, int) and (event is None or event.type != EventType.READY)
+    assert eventually(lambda: server.stats()["connections"] == 0)
+
+
+def test_asyncio_a_readable_client_nobody_waits_on_does_not_spin_the_loop(gateway):
+    # The reader stays registered between waits; when it fires with nobody waiting it steps
+    # aside until the next wait, or a descriptor that stays readable would busy-loop.
+    server = gateway("--echo")
+    count = 50
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        calls = 0
+        add_reader = loop.add_reader
+
+        def counting_add_reader(fd, callback, *args):
+            def counted(*callback_args):
+                nonlocal calls
+                calls += 1
+                callback(*callback_args)
+
+            return add_reader(fd, counted, *args)
+
+        loop.add_reader = counting_add_reader  # type: ignore[method-assign]
+        async with AsyncClient("dev-key", url=server.url(), **FAST) as client:
+            await ready(client)
+            before = calls
+            for n in range(count):
+                await client.send("numbered", {"n": n})
+            deadline = loop.time() + 20
+            while client.stats.queued_events < count and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            assert client.stats.queued_events >= count
+            await asyncio.sleep(0.3)
+            assert calls - before <= 1
+            numbers = []
+            while len(numbers) < count:
+                event = await client.next_event(10)
+                assert event is not None
+                if event.type == EventType.DISPATCH and event.name == "ECHO":
+                    numbers.append(event.data["d"]["n"])
+            return numbers
+
+    assert asyncio.run(asyncio.wait_for(main(), 40)) == list(range(count))
+
+
 def run_python(code: str, timeout: float = 20, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(PYTHON_ROOT)}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, timeout=timeout, **kwargs)

@@ -18,11 +18,20 @@ class AsyncClient:
             async for event in client:                   # ends when the client is closed
                 print(event)
 
-    Several clients can share one event loop; each waits on its own descriptor.
+    Several clients can share one event loop; each waits on its own descriptor. Several
+    coroutines can wait on one client (say one in `async for`, another in `wait_closed()`):
+    the client watches its descriptor once for all of them and wakes them all, each takes
+    what is there, and all of them end when the client finishes or is freed.
     """
 
     def __init__(self, key: str, **options: Any) -> None:
         self._client = Client(key, **options)
+        # The loop watching the descriptor (the first one a wait ran on), whether its reader
+        # is registered now, and the waits it wakes.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fd = -1
+        self._reading = False
+        self._waiters: set[asyncio.Future[None]] = set()
 
     async def __aenter__(self) -> AsyncClient:
         self.connect()
@@ -34,10 +43,17 @@ class AsyncClient:
                 await self.close()
                 await self.wait_closed()
         finally:
-            self._client.free()
+            self.free()
 
     def connect(self) -> None:
         self._client.connect()
+
+    def free(self) -> None:
+        """Releases the client at once (its connection is dropped) and ends every wait on it:
+        they return None and `async for` loops end. Idempotent; `async with` does it."""
+        self._unwatch()
+        self._client.free()
+        self._wake_all()
 
     async def send(self, name: str, data: Mapping[str, Any] | None = None) -> None:
         """Sends an event; never blocks (a full queue raises QueueFullError)."""
@@ -51,7 +67,7 @@ class AsyncClient:
     async def wait_closed(self, timeout: float | None = None) -> None:
         """Discards events until the client is finished, at most `timeout` seconds (default:
         the close timeout plus a second)."""
-        limit = timeout if timeout is not None else self._client._close_timeout + 1
+        limit = timeout if timeout is not None else self._client.close_timeout + 1
         try:
             await asyncio.wait_for(self._drain(), limit)
         except asyncio.TimeoutError:
@@ -67,20 +83,55 @@ class AsyncClient:
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             event = self._client.next_event(0)
-            if event is not None or self._client.finished:
+            if event is not None:
                 return event
-            ready: asyncio.Future[None] = loop.create_future()
-            fd = self._client.fileno()
-            loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+            if self._client.finished:
+                # The others would wait for a descriptor that may never turn readable again.
+                self._wake_all()
+                return None
+            self._watch(loop)
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(waiter)
             try:
                 if deadline is None:
-                    await ready
+                    await waiter
                 else:
-                    await asyncio.wait_for(ready, max(0.0, deadline - loop.time()))
+                    await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
                 return None
             finally:
-                loop.remove_reader(fd)
+                self._waiters.discard(waiter)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Registers the reader unless it already is: one per client, kept between waits."""
+        if self._loop is not loop:
+            self._unwatch()  # the client moved to another loop (a new asyncio.run)
+            self._loop = loop
+        if not self._reading:
+            if self._fd < 0:
+                self._fd = self._client.fileno()
+            loop.add_reader(self._fd, self._readable)
+            self._reading = True
+
+    def _unwatch(self) -> None:
+        if self._reading and self._loop is not None:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(self._fd)
+            self._reading = False
+
+    def _readable(self) -> None:
+        if not self._waiters:
+            # Nobody waits: step aside until the next wait, as a descriptor that stays readable
+            # (events left for later) would otherwise call this on every turn of the loop.
+            self._unwatch()
+            return
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        waiters, self._waiters = self._waiters, set()
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self

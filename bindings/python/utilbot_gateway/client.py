@@ -181,6 +181,12 @@ class Client:
         """The last heartbeat round trip in seconds, None until measured."""
         return self.stats.last_latency
 
+    @property
+    def close_timeout(self) -> float:
+        """Seconds a close may take before the connection is dropped (the `close_timeout`
+        argument, or the library's default of 5)."""
+        return self._close_timeout
+
     def fileno(self) -> int:
         """A descriptor readable while events wait in the library (for select, selectors,
         asyncio); a method, so the client itself is a file object:
