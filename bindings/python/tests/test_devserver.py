@@ -1254,6 +1254,39 @@ def test_port_in_use_exits_with_1_and_no_announcement(server: DevServer) -> None
     assert b"cannot listen on 127.0.0.1 port" in busy.stderr
 
 
+@pytest.mark.parametrize("module", ["websockets", "cryptography"])
+def test_without_the_extra_it_says_so_and_exits_2(tmp_path: Path, module: str) -> None:
+    # A directory first on sys.path whose package of that name fails to import, like a missing one.
+    poisoned = tmp_path / module
+    poisoned.mkdir()
+    (poisoned / "__init__.py").write_text(f'raise ModuleNotFoundError("No module named {module!r}", name={module!r})\n')
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(PYTHON_ROOT)]))
+    for arguments in ([], ["--help"]):
+        ran = subprocess.run(
+            [sys.executable, "-m", "utilbot_gateway.devserver", *arguments],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=env,
+            timeout=30,
+            text=True,
+        )
+        assert ran.returncode == 2, ran.stderr
+        assert ran.stdout == ""
+        assert ran.stderr == (
+            "the dev gateway needs its extra: pip install 'utilbot-gateway[devserver]' "
+            f"(cannot import {module}: No module named '{module}')\n"
+        )
+    # The client package (and the devserver package itself) import without the extra.
+    imported = subprocess.run(
+        [sys.executable, "-c", f"import utilbot_gateway, utilbot_gateway.devserver, sys; print({module!r} in sys.modules)"],
+        capture_output=True,
+        env=env,
+        timeout=30,
+        text=True,
+    )
+    assert (imported.returncode, imported.stdout, imported.stderr) == (0, "False\n", "")
+
+
 def test_help_documents_faults_and_commands() -> None:
     env = dict(os.environ, PYTHONPATH=str(PYTHON_ROOT))
     shown = subprocess.run(

@@ -15,6 +15,9 @@ USAGE (with bindings/python on PYTHONPATH)
   Defaults: host 127.0.0.1, port 0 (a free one), heartbeat 45000 ms, grace a quarter of it,
   accepted key "dev-key", zlib style stream, Hello field "heartbeat". It listens on the first
   address the host resolves to.
+  It needs the package's devserver extra (websockets, cryptography); without it, it exits with
+  status 2 and one line on stderr: "the dev gateway needs its extra: pip install
+  'utilbot-gateway[devserver]' (cannot import MODULE: ...)". The client package never needs it.
 
 PROTOCOL (v1, strict, like the real gateway)
   URL: ?v=1 is required (absent or any other value: op -1 e 4000 "Wrong Version.", close 4000).
@@ -97,7 +100,18 @@ CONTROL (one JSON command per line on stdin; exactly one JSON answer line each o
                                      "bot_id","compression","zlib_style","closing","stalled"}]}
 """
 
+from typing import Any
+
 from .config import Config
-from .gateway import Gateway
 
 __all__ = ["Config", "Gateway"]
+
+
+def __getattr__(name: str) -> Any:
+    # Gateway needs websockets (the devserver extra); importing the package must not, so that
+    # `python3 -m utilbot_gateway.devserver` can say what is missing instead of a traceback.
+    if name == "Gateway":
+        from .gateway import Gateway
+
+        return Gateway
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
