@@ -42,7 +42,7 @@ from conftest import (
 )
 from utilbot_gateway.devserver import protocol
 from utilbot_gateway.devserver.certificates import make_certificates, server_context
-from utilbot_gateway.devserver.compression import MessageEncoder, StreamEncoder
+from utilbot_gateway.devserver.compression import MessageEncoder, SplitEncoder, StreamEncoder
 from utilbot_gateway.devserver.counts import Aggregate, ServerCounts, parse_report
 from utilbot_gateway.devserver.faults import Faults, FaultParameterError, parse_faults
 from utilbot_gateway.devserver.params import ParameterError, parse_request_target
@@ -669,6 +669,78 @@ def test_zlib_message_style(start_server) -> None:
     run(body())
 
 
+class SplitInflater:
+    """A bot's view of the split style: one decompressobj for the connection, binary messages
+    joined until one ends with the sync flush suffix."""
+
+    def __init__(self) -> None:
+        self._inflater = zlib.decompressobj()
+        self.parts: list[list[bytes]] = []  # the parts of every message decoded so far
+
+    async def recv(self, ws) -> dict:
+        parts: list[bytes] = []
+        while True:
+            part = await recv_raw(ws)
+            assert isinstance(part, bytes), f"expected a binary frame, got {part!r}"
+            parts.append(part)
+            if part.endswith(b"\x00\x00\xff\xff"):
+                break
+            assert len(parts) < 2, "a message in more than two parts"
+        self.parts.append(parts)
+        return json.loads(self._inflater.decompress(b"".join(parts)))
+
+
+def test_zlib_split_style(start_server) -> None:
+    by_default = start_server()
+    by_flag = start_server("--zlib-style", "split")
+    big = {"text": "".join(chr(0x41 + (i * 7919) % 58) for i in range(50_000)), "n": list(range(2000))}
+
+    async def body() -> None:
+        for server, query in (
+            (by_default, "v=1&compression=zlib&zlib_style=split"),
+            (by_flag, "v=1&compression=zlib"),
+        ):
+            async with server.bot(query) as ws:
+                inflate = SplitInflater()
+                assert await inflate.recv(ws) == {"op": 5, "d": {"heartbeat": 5000}}
+                await send_json(ws, {"op": 10})
+                assert await inflate.recv(ws) == {"op": 11}
+                await send_json(ws, IDENTIFY)
+                assert (await inflate.recv(ws))["t"] == "bot_connect_success"
+                await send_json(ws, {"op": 1, "t": "send_servers", "d": {"guilds": 4}})
+                assert await inflate.recv(ws) == global_count(4, 0, 0)
+                assert await server.command({"cmd": "send_all", "t": "BIG", "d": big}) == {"ok": True, "sent": 1}
+                assert await inflate.recv(ws) == {"op": 0, "t": "BIG", "d": big}
+                await send_json(ws, {"op": 10})
+                assert await inflate.recv(ws) == {"op": 11}
+                connections = (await server.command({"cmd": "connections"}))["connections"]
+                assert [c["zlib_style"] for c in connections] == ["split"]
+            # Every message came in exactly two parts; only the second ends with the suffix.
+            assert [len(parts) for parts in inflate.parts] == [2] * 6
+            for first, second in inflate.parts:
+                assert first and not first.endswith(b"\x00\x00\xff\xff")
+                assert second.endswith(b"\x00\x00\xff\xff")
+            assert inflate.parts[0][0][:1] == b"\x78"  # the zlib header opens the connection's stream
+            # One stream: a later message does not inflate on its own.
+            with pytest.raises(zlib.error):
+                zlib.decompress(b"".join(inflate.parts[3]))
+            # Errors and their close come the same way.
+            async with server.bot(query) as ws:
+                inflate = SplitInflater()
+                await inflate.recv(ws)
+                await send_json(ws, {"op": 1, "t": "identify", "d": {"type": "bot", "key": "bad"}})
+                assert await inflate.recv(ws) == error(4001, "Wrong auth key.")
+                messages, code, _ = await until_closed(ws)
+            assert (messages, code) == ([], 4001)
+        # The other styles are untouched by the new one.
+        async with by_flag.bot("v=1&compression=zlib&zlib_style=stream") as ws:
+            assert Inflater()(await recv_raw(ws))["op"] == 5
+        async with by_flag.bot("v=1&compression=zlib&zlib_style=message") as ws:
+            assert json.loads(zlib.decompress(await recv_raw(ws)))["op"] == 5
+
+    run(body())
+
+
 def test_zlib_errors_and_closes(server: DevServer) -> None:
     async def body() -> None:
         async with server.bot("v=1&compression=zlib") as ws:
@@ -685,7 +757,7 @@ def test_zlib_errors_and_closes(server: DevServer) -> None:
 def test_bad_dev_parameters_refuse_the_upgrade(server: DevServer) -> None:
     async def body() -> None:
         for query, reason in [
-            ("v=1&zlib_style=gzip", b"zlib_style must be one of stream, message, not 'gzip'\n"),
+            ("v=1&zlib_style=gzip", b"zlib_style must be one of stream, message, split, not 'gzip'\n"),
             ("v=1&hello_spelling=beat", b"hello_spelling must be one of heartbeat, hearbeat, not 'beat'\n"),
         ]:
             with pytest.raises(InvalidStatus) as refused:
@@ -1373,6 +1445,13 @@ def test_compression_styles() -> None:
     inflater = zlib.decompressobj()
     inflater.decompress(frame)
     assert inflater.eof  # a complete stream
+    split = SplitEncoder()
+    inflater = zlib.decompressobj()
+    for text in [b'{"op":5}', b"", b"x", b"\x00\x00\xff\xff" * 50, bytes(range(256)) * 40]:
+        first, second = split.messages(text)
+        assert first and not first.endswith(b"\x00\x00\xff\xff")
+        assert second.endswith(b"\x00\x00\xff\xff")
+        assert inflater.decompress(first + second) == text
 
 
 def test_fault_and_parameter_parsing() -> None:

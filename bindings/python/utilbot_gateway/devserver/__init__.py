@@ -2,7 +2,7 @@
 
 USAGE (with bindings/python on PYTHONPATH)
   python3 -m utilbot_gateway.devserver [--host H] [--port P] [--tls] [--certdir DIR]
-      [--heartbeat MS] [--heartbeat-grace MS] [--key KEY ...] [--zlib-style stream|message]
+      [--heartbeat MS] [--heartbeat-grace MS] [--key KEY ...] [--zlib-style stream|message|split]
       [--hello-spelling heartbeat|hearbeat] [--echo] [--no-stdin] [--verbose]
 
   The first line on stdout is one JSON object, e.g. {"url": "ws://127.0.0.1:PORT/", "port": PORT};
@@ -22,11 +22,13 @@ USAGE (with bindings/python on PYTHONPATH)
 PROTOCOL (v1, strict, like the real gateway)
   URL: ?v=1 is required (absent or any other value: op -1 e 4000 "Wrong Version.", close 4000).
   compression=zlib compresses everything sent: zlib format, binary frames; style "stream" (one
-  compressor per connection, every message ends with a sync flush 00 00 ff ff) or "message"
-  (each message a complete zlib stream). Any other compression value, also an empty one:
+  compressor per connection, every message ends with a sync flush 00 00 ff ff), "message"
+  (each message a complete zlib stream) or "split" (like stream, but every message's compressed
+  bytes go out as two binary WebSocket messages: the first never ends in 00 00 ff ff, the second
+  does). Any other compression value, also an empty one:
   op -1 e 4000 "Unknown compression.", close 4000. With zlib on, the 4000 for a wrong version is
   compressed too. Other parameters are ignored (so is encoding=zlib), except the dev ones
-  zlib_style=stream|message and hello_spelling=heartbeat|hearbeat, and the fault_* ones. Any
+  zlib_style=stream|message|split and hello_spelling=heartbeat|hearbeat, and the fault_* ones. Any
   path is accepted. No permessage-deflate; a client message may be at most 1 MiB (else 1009).
 
   On connect: Hello {"op":5,"d":{"heartbeat":MS}} (or "hearbeat"). Every {"op":10} is answered

@@ -8,7 +8,8 @@ Gateway parameters (checked after the upgrade, answered like the real gateway):
 
 Dev parameters (a bad value refuses the upgrade with HTTP 400):
 
-    zlib_style      stream|message, overrides --zlib-style for this connection
+    zlib_style      stream|message|split, overrides --zlib-style for this connection
+                    (split: each message in two binary messages, see compression.py)
     hello_spelling  heartbeat|hearbeat, overrides --hello-spelling for this connection
     fault_*         see faults.py
 

@@ -132,7 +132,8 @@ class Session:
                 if self.stalled:
                     continue
                 if self.encoder is not None:
-                    await self.ws.send(self.encoder.encode(item.encode("utf-8")))
+                    for part in self.encoder.messages(item.encode("utf-8")):
+                        await self.ws.send(part)
                 else:
                     await self.ws.send(item)
             except ConnectionClosed:
