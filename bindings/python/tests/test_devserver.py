@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -930,6 +931,96 @@ def test_faults_run_in_the_documented_order(server: DevServer) -> None:
     run(body())
 
 
+def test_fault_no_ready(server: DevServer) -> None:
+    async def body() -> None:
+        async with server.bot("v=1&fault_no_ready=1") as ws:
+            await hello(ws)
+            await send_json(ws, IDENTIFY)
+            await send_json(ws, {"op": 10})
+            # bot_connect_success would have been queued before this ACK: it is never sent.
+            assert await recv_json(ws) == {"op": 11}
+            connections = (await server.command({"cmd": "connections"}))["connections"]
+            assert [(c["identified"], c["bot_id"] is not None) for c in connections] == [(True, True)]
+            # Otherwise healthy: heartbeats are ACKed, events and send_all reach the bot.
+            for _ in range(3):
+                await send_json(ws, {"op": 10})
+                assert await recv_json(ws) == {"op": 11}
+            assert await server.command({"cmd": "send_all", "t": "NEWS", "d": {"n": 1}}) == {"ok": True, "sent": 1}
+            assert await recv_json(ws) == {"op": 0, "t": "NEWS", "d": {"n": 1}}
+            await send_json(ws, {"op": 1, "t": "send_servers", "d": {"guilds": 2}})
+            assert await recv_json(ws) == global_count(2, 0, 0)
+            stats = await server.stats()
+            assert (stats["identifies_total"], stats["closes_by_code"]) == (1, {})
+            # The identify was accepted: a second one is the usual 4007.
+            await send_json(ws, IDENTIFY)
+            messages, code, _ = await until_closed(ws)
+        assert (messages, code) == ([error(4007, "Wrong identify.", ["Already identified."], [None])], 4007)
+
+    run(body())
+
+
+@pytest.mark.parametrize("no_ready", [False, True])
+def test_fault_flood(server: DevServer, no_ready: bool) -> None:
+    count = 3000
+
+    async def body() -> None:
+        query = f"v=1&fault_flood={count}" + ("&fault_no_ready=1" if no_ready else "")
+        async with server.bot(query) as ws:
+            await hello(ws)
+            await send_json(ws, IDENTIFY)
+            await send_json(ws, {"op": 10})  # its ACK may come anywhere among the first FLOOD events
+            if not no_ready:
+                assert (await recv_json(ws))["t"] == "bot_connect_success"
+            seqs, acks = [], 0
+            async with asyncio.timeout(15):
+                while len(seqs) < count:
+                    raw = await ws.recv()
+                    if raw == '{"op":11}':
+                        acks += 1
+                        continue
+                    assert raw == '{"op":0,"t":"FLOOD","d":{"seq":%d}}' % len(seqs)
+                    seqs.append(len(seqs))
+            # Then a healthy connection: the ACK came (during or after the flood), heartbeats go on.
+            if acks == 0:
+                assert await recv_json(ws) == {"op": 11}
+            await send_json(ws, {"op": 10})
+            assert await recv_json(ws) == {"op": 11}
+            stats = await server.stats()
+            assert stats["flood_events_total"] == count
+            assert (stats["identifies_total"], stats["acks_total"], stats["closes_by_code"]) == (1, 2, {})
+
+    run(body())
+
+
+def test_fault_flood_waits_for_a_client_that_does_not_read(server: DevServer) -> None:
+    async def body() -> None:
+        # A small receive buffer and queue on the bot's side, and a bot that stops reading: the
+        # server's writes must stall on the transport, with only the flood's window queued.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.info["port"]))
+        async with server.bot("v=1&fault_flood=1000000", sock=sock, max_queue=1) as ws:
+            await hello(ws)
+            await identify(ws)
+            deadline = time.monotonic() + 15
+            written, steady = -1, 0
+            while steady < 4:  # the same count four times in a row, 0.25 s apart: stalled
+                await asyncio.sleep(0.25)
+                now = (await server.stats())["flood_events_total"]
+                steady = steady + 1 if now == written else 0
+                written = now
+                assert time.monotonic() < deadline, f"the flood never stalled ({written} written)"
+            assert 0 < written < 1_000_000
+            connections = (await server.command({"cmd": "connections"}))["connections"]
+            assert connections[0]["outbox"] <= 64 + 1  # the window (and no more) waits in the server
+            # The bot reads again: the events go on in order from where it is.
+            for seq in range(200):
+                message = json.loads(await recv_raw(ws))
+                assert message == {"op": 0, "t": "FLOOD", "d": {"seq": seq}}
+
+    run(body())
+
+
 @pytest.mark.parametrize(
     ("query", "reason"),
     [
@@ -973,6 +1064,7 @@ def test_stats_counts_exactly(start_server) -> None:
             "identifies_total": 0,
             "heartbeats_total": 0,
             "acks_total": 0,
+            "flood_events_total": 0,
             "closes_by_code": {},
             "client_closes_by_code": {},
             "events_by_name": {},
@@ -1000,6 +1092,7 @@ def test_stats_counts_exactly(start_server) -> None:
                 "identifies_total": 1,
                 "heartbeats_total": 3,
                 "acks_total": 2,
+                "flood_events_total": 0,
                 "closes_by_code": {"4000": 1, "4005": 1},
                 "client_closes_by_code": {},
                 "events_by_name": {"identify": 2, "send_servers": 1},
@@ -1205,6 +1298,7 @@ def test_connections_command(server: DevServer) -> None:
                     "zlib_style": "message",
                     "closing": False,
                     "stalled": False,
+                    "outbox": 0,
                 }
             ],
         }
@@ -1370,6 +1464,7 @@ def test_help_documents_faults_and_commands() -> None:
     )
     assert shown.returncode == 0
     documented = ["fault_no_ack_after", "fault_stall_after_ms", "fault_error", "send_raw_all", "stall_all"]
+    documented += ["fault_no_ready", "fault_flood", "flood_events_total", "zlib_style=stream|message|split"]
     for name in documented + ["--no-stdin", "--hello-spelling", "--heartbeat-grace", "--zlib-style"]:
         assert name in shown.stdout
 
@@ -1465,6 +1560,9 @@ def test_fault_and_parameter_parsing() -> None:
     assert parse_request_target("/path").version is None
     faults = parse_faults({"fault_no_ack": ["true"], "fault_stall_after_ms": ["0"]})
     assert faults == Faults(no_ack=True, stall_after_ms=0)
+    assert parse_faults({"fault_no_ready": ["1"], "fault_flood": ["250"]}) == Faults(no_ready=True, flood=250)
+    with pytest.raises(FaultParameterError):
+        parse_faults({"fault_flood": ["-1"]})
     with pytest.raises(FaultParameterError):
         parse_faults({"fault_close": ["999"]})
     with pytest.raises(ParameterError):

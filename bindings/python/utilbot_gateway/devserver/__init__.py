@@ -75,13 +75,22 @@ FAULTS (query parameters on the bot's URL; a bad or unknown fault_* parameter ->
                             connection stays open (silent half-open server)
   fault_error=CODE          right after bot_connect_success send {"op":-1,"e":CODE,"d":{"errors":
                             ["Injected error."],"data":[null]},"m":<standard message>}, close CODE
-  Order after identify: bot_connect_success, malformed text, injected error, fault_close at 0 ms.
+  fault_no_ready=1          accept identify (the bot counts as identified) but never send
+                            bot_connect_success; otherwise a healthy connection (ACKs go on)
+  fault_flood=N             after identify (also with fault_no_ready), N events {"op":0,"t":"FLOOD",
+                            "d":{"seq":i}} (i = 0..N-1) as fast as the client reads them (paced by
+                            the transport's drain, at most 64 queued), then a healthy connection;
+                            ACKs slip in between; never stamped; a close ends the flood
+  Order after identify: bot_connect_success (unless fault_no_ready), malformed text, the flood
+  (running on in the background), injected error, fault_close at 0 ms.
 
 CONTROL (one JSON command per line on stdin; exactly one JSON answer line each on stdout,
 {"ok":true,...} or {"ok":false,"error":"..."}; commands run one at a time, in order)
   {"cmd":"stats"}                 -> {"ok":true,"stats":{"connections","identified",
-                                     "connects_total","identifies_total","heartbeats_total",
-                                     "acks_total","closes_by_code" (closes the gateway started),
+                                     "connects_total","identifies_total" (also those whose
+                                     bot_connect_success fault_no_ready withheld),"heartbeats_total",
+                                     "acks_total","flood_events_total" (FLOOD events written),
+                                     "closes_by_code" (closes the gateway started),
                                      "client_closes_by_code" (closes the client started; 1006:
                                      no close frame),"events_by_name","global"}}
   {"cmd":"close_all","code":CODE} -> close every connection not already closing or stalled (op -1
@@ -99,7 +108,8 @@ CONTROL (one JSON command per line on stdin; exactly one JSON answer line each o
                                      (at most 100000 kept between calls; older ones are dropped)
   {"cmd":"keys","keys":[...]}     -> replace the accepted keys
   {"cmd":"connections"}           -> {"ok":true,"connections":[{"conn","path","identified",
-                                     "bot_id","compression","zlib_style","closing","stalled"}]}
+                                     "bot_id","compression","zlib_style","closing","stalled",
+                                     "outbox" (messages waiting to be written)}]}
 """
 
 from typing import Any

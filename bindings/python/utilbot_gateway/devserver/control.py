@@ -23,7 +23,8 @@ Commands run one at a time, in order; each gets exactly one answer line, `{"ok":
                                            `received`, in arrival order (identify's key as "***")
     {"cmd":"keys","keys":["k",...]}        replace the accepted keys
     {"cmd":"connections"}                  {"ok":true,"connections":[{"conn","path","identified",
-                                           "bot_id","compression","zlib_style","closing","stalled"}]}
+                                           "bot_id","compression","zlib_style","closing","stalled",
+                                           "outbox" (messages waiting to be written)}]}
 """
 
 from __future__ import annotations

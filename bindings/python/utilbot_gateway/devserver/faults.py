@@ -13,9 +13,21 @@
     fault_error=CODE          right after bot_connect_success, send an op -1 error with CODE, its
                               standard message ("Unknown error." for codes outside the table) and
                               d {"errors":["Injected error."],"data":[null]}, then close with CODE
+    fault_no_ready=1          accept identify (the key is checked, the bot counts as identified:
+                              send_all and GLOBAL_GUILD_COUNT reach it, a second identify is 4007)
+                              but never send bot_connect_success; the connection otherwise stays
+                              healthy (Hello, ACKs, the other faults)
+    fault_flood=N             after identify (with or without fault_no_ready), send N events
+                              {"op":0,"t":"FLOOD","d":{"seq":i}}, i = 0..N-1, as fast as the client
+                              reads them (the writer waits for the transport to drain; at most 64
+                              are queued at a time, so ACKs and other messages slip in between);
+                              then the connection stays healthy. FLOOD events are never stamped
+                              (--stamp): their seq is their own. A close (fault_error, fault_close,
+                              close_all, a protocol error) ends the flood where it is.
 
-Flags take 1/true or 0/false. After a successful identify the order is: bot_connect_success,
-the malformed text, the injected error, then fault_close (when its delay is 0). A parameter
+Flags take 1/true or 0/false. After a successful identify the order is: bot_connect_success
+(unless fault_no_ready), the malformed text, the flood (which then runs on in the background),
+the injected error, then fault_close (when its delay is 0). A parameter
 that starts with `fault_` but is not one of these, or a bad value, makes the server refuse the
 WebSocket upgrade with HTTP 400 and a one-line reason: a typo never silently disables a fault.
 """
@@ -40,6 +52,8 @@ FAULT_PARAMETERS = (
     "fault_no_hello",
     "fault_stall_after_ms",
     "fault_error",
+    "fault_no_ready",
+    "fault_flood",
 )
 
 
@@ -57,6 +71,8 @@ class Faults:
     no_hello: bool = False
     stall_after_ms: int | None = None
     error: int | None = None
+    no_ready: bool = False
+    flood: int = 0
 
     def acks_allowed(self, acks_sent: int) -> bool:
         """Whether the next heartbeat may be answered, given how many were answered so far."""
@@ -128,4 +144,6 @@ def parse_faults(query: dict[str, list[str]]) -> Faults:
         no_hello=_flag(query, "fault_no_hello"),
         stall_after_ms=_count(query, "fault_stall_after_ms"),
         error=_code(query, "fault_error"),
+        no_ready=_flag(query, "fault_no_ready"),
+        flood=_count(query, "fault_flood") or 0,
     )

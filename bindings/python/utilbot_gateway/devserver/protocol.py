@@ -55,6 +55,7 @@ SEND_SERVERS = "send_servers"
 BOT_CONNECT_SUCCESS = "bot_connect_success"
 GLOBAL_GUILD_COUNT = "GLOBAL_GUILD_COUNT"
 ECHO = "ECHO"
+FLOOD = "FLOOD"  # the events fault_flood sends
 BOT_TYPE = "bot"
 
 HELLO_SPELLINGS = ("heartbeat", "hearbeat")

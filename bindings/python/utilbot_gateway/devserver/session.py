@@ -34,6 +34,18 @@ class _Close:
     reason: str
 
 
+@dataclass(frozen=True)
+class _Flooded:
+    """A FLOOD event in the outbox (counted out of the flood's window when it is written)."""
+
+    text: str
+
+
+#: How many FLOOD events may wait in the outbox at a time: the flood never buffers more than
+#: this in the server; the writer's drain paces it to what the client reads.
+FLOOD_WINDOW = 64
+
+
 def _close_reason(text: str) -> str:
     """A close frame's reason holds at most 123 bytes of UTF-8."""
     data = text.encode("utf-8")[:123]
@@ -56,7 +68,9 @@ class Session:
         self.seq = 0  # the next "seq" stamped into an op 0 event (--stamp)
         self.close_code: int | None = None  # the code the gateway closes with
         self.finished = asyncio.Event()  # set once the connection is gone and accounted for
-        self._outbox: asyncio.Queue[str | _Close] = asyncio.Queue()
+        self._outbox: asyncio.Queue[str | _Close | _Flooded] = asyncio.Queue()
+        self._flood_queued = 0  # FLOOD events in the outbox
+        self._flood_room = asyncio.Event()  # set when the writer took one out
         self._timers: list[asyncio.Task[None]] = []
         self._deadline = 0.0  # loop time by which the next heartbeat must arrive
 
@@ -131,11 +145,18 @@ class Session:
                     return
                 if self.stalled:
                     continue
+                flooded = isinstance(item, _Flooded)
+                if flooded:
+                    self._flood_queued -= 1
+                    self._flood_room.set()
+                    item = item.text
                 if self.encoder is not None:
                     for part in self.encoder.messages(item.encode("utf-8")):
                         await self.ws.send(part)
                 else:
                     await self.ws.send(item)
+                if flooded:
+                    self.gateway.stats.flood_events_total += 1
             except ConnectionClosed:
                 return
 
@@ -256,11 +277,17 @@ class Session:
         self.bot_id = self.gateway.new_bot_id()
         self.gateway.stats.identifies_total += 1
         log.info("conn %d: identified as bot %s", self.id, self.bot_id)
-        self.send(protocol.event(protocol.BOT_CONNECT_SUCCESS, {"bot_id": self.bot_id}))
         faults = self.faults
+        if faults.no_ready:
+            log.info("conn %d: fault_no_ready: no bot_connect_success", self.id)
+        else:
+            self.send(protocol.event(protocol.BOT_CONNECT_SUCCESS, {"bot_id": self.bot_id}))
         if faults.malformed:
             log.info("conn %d: fault_malformed", self.id)
             self.send_text(MALFORMED_TEXT)
+        if faults.flood > 0:
+            log.info("conn %d: fault_flood=%d", self.id, faults.flood)
+            self._timers.append(asyncio.create_task(self._flood(faults.flood), name=f"conn-{self.id}-flood"))
         if faults.error is not None:
             log.info("conn %d: fault_error=%d", self.id, faults.error)
             self.close(faults.error, errors=[INJECTED_ERROR], data=[None], send_error=True)
@@ -293,6 +320,19 @@ class Session:
             action()
 
         self._timers.append(asyncio.create_task(later(), name=f"conn-{self.id}-timer"))
+
+    async def _flood(self, count: int) -> None:
+        """Queues the FLOOD events, never more than FLOOD_WINDOW at a time; the writer sends them
+        as fast as the transport drains. Cancelled (with the timers) by a close or a stall."""
+        for seq in range(count):
+            while self._flood_queued >= FLOOD_WINDOW:
+                self._flood_room.clear()
+                await self._flood_room.wait()
+            if self.closing or self.stalled:
+                return
+            self._outbox.put_nowait(_Flooded(protocol.encode(protocol.event(protocol.FLOOD, {"seq": seq}))))
+            self._flood_queued += 1
+        log.info("conn %d: fault_flood: all %d queued", self.id, count)
 
     def _fault_stall(self) -> None:
         log.info("conn %d: fault_stall_after_ms", self.id)
@@ -334,4 +374,5 @@ class Session:
             "zlib_style": self.zlib_style,
             "closing": self.closing,
             "stalled": self.stalled,
+            "outbox": self._outbox.qsize(),
         }

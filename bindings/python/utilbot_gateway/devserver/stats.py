@@ -13,9 +13,10 @@ RECEIVED_LIMIT = 100_000
 class Stats:
     def __init__(self, received_limit: int = RECEIVED_LIMIT) -> None:
         self.connects_total = 0  # WebSocket handshakes completed
-        self.identifies_total = 0  # successful identifies (bot_connect_success sent)
+        self.identifies_total = 0  # successful identifies (bot_connect_success sent, or withheld by fault_no_ready)
         self.heartbeats_total = 0  # op 10 received (answered or not)
         self.acks_total = 0  # op 11 sent
+        self.flood_events_total = 0  # FLOOD events written (fault_flood)
         self.closes_by_code: Counter[int] = Counter()  # closes the gateway started, by code
         self.client_closes_by_code: Counter[int] = Counter()  # closes the client started; 1006: no close frame
         self.events_by_name: Counter[str] = Counter()  # op 1 events received with a string `t`, by `t`
@@ -45,6 +46,7 @@ class Stats:
             "identifies_total": self.identifies_total,
             "heartbeats_total": self.heartbeats_total,
             "acks_total": self.acks_total,
+            "flood_events_total": self.flood_events_total,
             "closes_by_code": {str(code): n for code, n in sorted(self.closes_by_code.items())},
             "client_closes_by_code": {str(code): n for code, n in sorted(self.client_closes_by_code.items())},
             "events_by_name": dict(sorted(self.events_by_name.items())),
