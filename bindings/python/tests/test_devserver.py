@@ -46,6 +46,7 @@ from utilbot_gateway.devserver.certificates import make_certificates, server_con
 from utilbot_gateway.devserver.compression import MessageEncoder, SplitEncoder, StreamEncoder
 from utilbot_gateway.devserver.counts import Aggregate, ServerCounts, parse_report
 from utilbot_gateway.devserver.faults import Faults, FaultParameterError, parse_faults
+from utilbot_gateway.devserver.heartbeat import StrictSchedule, late_ms, margin_ms
 from utilbot_gateway.devserver.params import ParameterError, parse_request_target
 from utilbot_gateway.devserver.protocol import GatewayError
 
@@ -233,6 +234,89 @@ def test_heartbeat_grace_flag(start_server) -> None:
         assert 0.75 <= elapsed < 2.0
 
     run(body())
+
+
+async def beat_at(ws, at: float) -> None:
+    """Sends a heartbeat at loop time `at` (at once when that is past)."""
+    await asyncio.sleep(max(0.0, at - asyncio.get_running_loop().time()))
+    await send_json(ws, {"op": 10})
+
+
+def test_strict_heartbeat_passes_a_bot_beating_slightly_early(start_server) -> None:
+    server = start_server("--heartbeat", "500")
+    interval, early = 0.5, 0.2  # each beat 200 ms before its deadline, as the bot's clock sees it
+
+    async def body() -> None:
+        async with server.bot("v=1&strict_heartbeat=1") as ws:
+            await hello(ws)
+            hello_at = asyncio.get_running_loop().time()
+            await send_json(ws, {"op": 10})  # the first beat, at once: slot 0; the next is due by H + 500 ms
+            assert await recv_json(ws) == {"op": 11}
+            await identify(ws)
+            for slot in range(1, 12):  # due by H + slot * 500 ms (it covers that slot); sent 200 ms before
+                await beat_at(ws, hello_at + slot * interval - early)
+                assert await recv_json(ws) == {"op": 11}
+            connections = (await server.command({"cmd": "connections"}))["connections"]
+            assert [c["strict_heartbeat"] for c in connections] == [True]
+            stats = await server.stats()
+        assert stats["heartbeats_total"] == stats["acks_total"] == 12
+        assert stats["closes_by_code"] == {}
+        assert stats["strict_heartbeat_beats_total"] == 12
+        assert stats["strict_heartbeat_late_closes_total"] == 0
+        assert stats["strict_heartbeat_last_late_ms"] is None
+        assert 0 <= stats["strict_heartbeat_min_margin_ms"] <= 500
+        [record] = stats["strict_heartbeat_connections"]
+        assert (record["conn"], record["beats"], record["closed"], record["late_ms"]) == (1, 12, None, None)
+        assert record["min_margin_ms"] == stats["strict_heartbeat_min_margin_ms"]
+        assert 0 <= record["last_margin_ms"] <= 500
+
+    run(body(), timeout=40)
+
+
+def test_strict_heartbeat_closes_a_bot_one_beat_late_with_4006(start_server) -> None:
+    server = start_server("--heartbeat", "500", "--strict-heartbeat")  # for every connection
+    interval = 0.5
+
+    async def body() -> None:
+        async with server.bot() as ws:
+            await hello(ws)
+            hello_at = asyncio.get_running_loop().time()
+            await send_json(ws, {"op": 10})
+            assert await recv_json(ws) == {"op": 11}
+            for slot in (1, 2):  # in time: by H + 500 ms and by H + 1000 ms
+                await beat_at(ws, hello_at + slot * interval - 0.2)
+                assert await recv_json(ws) == {"op": 11}
+            # The next beat is due by H + 1500 ms; this one comes 200 ms after that (if the
+            # connection is still open then: the watchdog fires at the deadline itself).
+            try:
+                await beat_at(ws, hello_at + 3 * interval + 0.2)
+            except ConnectionClosed:
+                pass
+            messages, code, reason = await until_closed(ws, timeout=10)
+            closed_after = asyncio.get_running_loop().time() - hello_at
+        assert messages == [error(4006, "No heartbeat received.")]
+        assert (code, reason) == (4006, "No heartbeat received.")
+        assert closed_after >= 3 * interval - 0.2  # not before the deadline (H is a bit before hello_at)
+        stats = await server.stats_when(lambda s: s["connections"] == 0)
+        assert stats["closes_by_code"] == {"4006": 1}
+        assert stats["acks_total"] == 3
+        assert stats["strict_heartbeat_late_closes_total"] == 1
+        [record] = stats["strict_heartbeat_connections"]
+        # Usually the watchdog fires first ("missed"); a server too busy to fire it before the
+        # late beat is read judges the beat itself ("late", its lateness, a negative margin).
+        assert record["closed"] in ("missed", "late"), record
+        assert record["late_ms"] == stats["strict_heartbeat_last_late_ms"] >= 0
+        if record["closed"] == "late":
+            assert record["beats"] == 4 and record["min_margin_ms"] == -record["late_ms"]
+        else:
+            assert record["beats"] == 3 and record["min_margin_ms"] >= 0
+        # strict_heartbeat=0 turns it off for one connection; the normal watchdog then applies.
+        async with server.bot("v=1&strict_heartbeat=0") as ws:
+            await hello(ws)
+            connections = (await server.command({"cmd": "connections"}))["connections"]
+            assert [c["strict_heartbeat"] for c in connections] == [False]
+
+    run(body(), timeout=40)
 
 
 # =============================================================================================
@@ -760,6 +844,7 @@ def test_bad_dev_parameters_refuse_the_upgrade(server: DevServer) -> None:
         for query, reason in [
             ("v=1&zlib_style=gzip", b"zlib_style must be one of stream, message, split, not 'gzip'\n"),
             ("v=1&hello_spelling=beat", b"hello_spelling must be one of heartbeat, hearbeat, not 'beat'\n"),
+            ("v=1&strict_heartbeat=yes", b"strict_heartbeat must be one of 1, 0, true, false, not 'yes'\n"),
         ]:
             with pytest.raises(InvalidStatus) as refused:
                 async with server.bot(query):
@@ -1069,6 +1154,11 @@ def test_stats_counts_exactly(start_server) -> None:
             "client_closes_by_code": {},
             "events_by_name": {},
             "global": {"guilds": 0, "guildMembers": 0, "cachedGuildMembers": 0},
+            "strict_heartbeat_beats_total": 0,
+            "strict_heartbeat_min_margin_ms": None,
+            "strict_heartbeat_late_closes_total": 0,
+            "strict_heartbeat_last_late_ms": None,
+            "strict_heartbeat_connections": [],
         }
         async with server.bot() as a, server.bot("v=1&fault_no_ack_after=1") as b:
             await hello(a)
@@ -1097,6 +1187,11 @@ def test_stats_counts_exactly(start_server) -> None:
                 "client_closes_by_code": {},
                 "events_by_name": {"identify": 2, "send_servers": 1},
                 "global": {"guilds": 2, "guildMembers": 3, "cachedGuildMembers": 1},
+                "strict_heartbeat_beats_total": 0,
+                "strict_heartbeat_min_margin_ms": None,
+                "strict_heartbeat_late_closes_total": 0,
+                "strict_heartbeat_last_late_ms": None,
+                "strict_heartbeat_connections": [],
             }
         stats = await server.stats_when(lambda s: s["connections"] == 0)
         assert stats["client_closes_by_code"] == {"1000": 1}
@@ -1299,6 +1394,7 @@ def test_connections_command(server: DevServer) -> None:
                     "closing": False,
                     "stalled": False,
                     "outbox": 0,
+                    "strict_heartbeat": False,
                 }
             ],
         }
@@ -1465,6 +1561,8 @@ def test_help_documents_faults_and_commands() -> None:
     assert shown.returncode == 0
     documented = ["fault_no_ack_after", "fault_stall_after_ms", "fault_error", "send_raw_all", "stall_all"]
     documented += ["fault_no_ready", "fault_flood", "flood_events_total", "zlib_style=stream|message|split"]
+    documented += ["--strict-heartbeat", "strict_heartbeat=1|0", "strict_heartbeat_min_margin_ms"]
+    documented += ["strict_heartbeat_late_closes_total", "strict_heartbeat_connections"]
     for name in documented + ["--no-stdin", "--hello-spelling", "--heartbeat-grace", "--zlib-style"]:
         assert name in shown.stdout
 
@@ -1549,6 +1647,33 @@ def test_compression_styles() -> None:
         assert inflater.decompress(first + second) == text
 
 
+def test_strict_schedule_rules() -> None:
+    schedule = StrictSchedule(10.0, 1.0)  # Hello at 10 s, interval 1 s
+    assert schedule.deadline == 11.0
+    schedule.rebase(10.5)  # the Hello was written later than planned: before any beat, it counts
+    assert schedule.deadline == 11.5
+    schedule.rebase(10.0)
+    assert schedule.beat(10.01) == pytest.approx(0.99)  # the first beat covers slot 0
+    assert (schedule.slot, schedule.deadline) == (0, 11.0)
+    schedule.rebase(10.5)  # after a beat the anchor stays
+    assert schedule.deadline == 11.0
+    assert schedule.beat(10.9) == pytest.approx(0.1)  # ceil(0.9) = slot 1: next due by 12
+    assert (schedule.slot, schedule.deadline) == (1, 12.0)
+    assert schedule.beat(11.95) == pytest.approx(0.05)  # slot 2
+    assert schedule.beat(13.0) == 0.0  # exactly at the deadline is in time: slot 3
+    assert (schedule.slot, schedule.deadline) == (3, 14.0)
+    assert schedule.beat(13.2) > 0 and schedule.beat(13.5) > 0  # both slot 4: no credit for extra beats
+    assert (schedule.slot, schedule.deadline) == (4, 15.0)
+    margin = schedule.beat(15.0371)  # late: nothing moves
+    assert margin < 0 and (schedule.slot, schedule.deadline) == (4, 15.0)
+    assert (margin_ms(margin), late_ms(margin)) == (-38, 38)
+    assert (margin_ms(0.0), margin_ms(0.2999), late_ms(-0.0001)) == (0, 299, 1)
+    late_first = StrictSchedule(0.0, 0.5)
+    assert late_first.beat(0.6) == pytest.approx(-0.1)  # even the first beat is due by H + I
+    with pytest.raises(ValueError):
+        StrictSchedule(0.0, 0.0)
+
+
 def test_fault_and_parameter_parsing() -> None:
     params = parse_request_target(
         "/?v=1&compression=zlib&fault_no_ack_after=3&fault_close=4006&fault_close_after_ms=20"
@@ -1558,6 +1683,9 @@ def test_fault_and_parameter_parsing() -> None:
     assert params.faults.acks_allowed(2) and not params.faults.acks_allowed(3)
     assert parse_request_target("/?v=1&v=2").version == "1"  # the first value counts
     assert parse_request_target("/path").version is None
+    assert parse_request_target("/path").strict_heartbeat is None  # the server's default
+    assert parse_request_target("/?strict_heartbeat=1").strict_heartbeat is True
+    assert parse_request_target("/?strict_heartbeat=false").strict_heartbeat is False
     faults = parse_faults({"fault_no_ack": ["true"], "fault_stall_after_ms": ["0"]})
     assert faults == Faults(no_ack=True, stall_after_ms=0)
     assert parse_faults({"fault_no_ready": ["1"], "fault_flood": ["250"]}) == Faults(no_ready=True, flood=250)

@@ -2,7 +2,8 @@
 
 USAGE (with bindings/python on PYTHONPATH)
   python3 -m utilbot_gateway.devserver [--host H] [--port P] [--tls] [--certdir DIR]
-      [--heartbeat MS] [--heartbeat-grace MS] [--key KEY ...] [--zlib-style stream|message|split]
+      [--heartbeat MS] [--heartbeat-grace MS] [--strict-heartbeat] [--key KEY ...]
+      [--zlib-style stream|message|split]
       [--hello-spelling heartbeat|hearbeat] [--echo] [--no-stdin] [--verbose]
 
   The first line on stdout is one JSON object, e.g. {"url": "ws://127.0.0.1:PORT/", "port": PORT};
@@ -28,12 +29,20 @@ PROTOCOL (v1, strict, like the real gateway)
   does). Any other compression value, also an empty one:
   op -1 e 4000 "Unknown compression.", close 4000. With zlib on, the 4000 for a wrong version is
   compressed too. Other parameters are ignored (so is encoding=zlib), except the dev ones
-  zlib_style=stream|message|split and hello_spelling=heartbeat|hearbeat, and the fault_* ones. Any
+  zlib_style=stream|message|split, hello_spelling=heartbeat|hearbeat and strict_heartbeat=1|0, and
+  the fault_* ones (a bad value of any of these: HTTP 400). Any
   path is accepted. No permessage-deflate; a client message may be at most 1 MiB (else 1009).
 
   On connect: Hello {"op":5,"d":{"heartbeat":MS}} (or "hearbeat"). Every {"op":10} is answered
   with {"op":11}, also before identify. A heartbeat must arrive within interval + grace of the
   previous one (or of the Hello), else op -1 e 4006 "No heartbeat received.", close 4006.
+  Strict heartbeat (strict_heartbeat=1 on the URL, or --strict-heartbeat for every connection;
+  strict_heartbeat=0 turns it off for one): a fixed schedule with ZERO grace instead. With the
+  Hello written at H and the interval I, the first beat (sent at once) covers slot 0 and is due
+  by H + I; a later beat arriving at t covers slot ceil((t-H)/I); after a beat covering slot k
+  the next is due by H + (k+1)*I exactly. A beat after its deadline, or none by it: the same
+  4006 error and close (the log says how many ms late). Each beat's margin (deadline - arrival,
+  ms) is recorded: see stats. Arrival is when the server's event loop read the message.
   Text that is not a JSON object (not JSON, NaN, an array, a number...) is dropped silently, and
   so is every binary frame. The envelope is checked on every message: no op (or op null) ->
   4003 "No opcode provided."; op not a JSON integer, or not 1 or 10 -> 4004 "Wrong opcode.";
@@ -92,7 +101,17 @@ CONTROL (one JSON command per line on stdin; exactly one JSON answer line each o
                                      "acks_total","flood_events_total" (FLOOD events written),
                                      "closes_by_code" (closes the gateway started),
                                      "client_closes_by_code" (closes the client started; 1006:
-                                     no close frame),"events_by_name","global"}}
+                                     no close frame),"events_by_name","global",
+                                     strict heartbeat: "strict_heartbeat_beats_total" (beats it
+                                     judged), "strict_heartbeat_min_margin_ms" (smallest margin of
+                                     any beat, whole ms rounded down, negative = late; null before
+                                     one), "strict_heartbeat_late_closes_total" (its 4006 closes),
+                                     "strict_heartbeat_last_late_ms" (how late at the latest one;
+                                     null before one), "strict_heartbeat_connections" (the latest
+                                     100 strict connections, open or gone: [{"conn","beats",
+                                     "min_margin_ms","last_margin_ms","closed": null|"late" (a beat
+                                     came late_ms after its deadline)|"missed" (none came; closed
+                                     late_ms past the deadline),"late_ms"}])}}
   {"cmd":"close_all","code":CODE} -> close every connection not already closing or stalled (op -1
                                      first for 1000/4000-4007; any valid close code), answered
                                      once they are gone: {"ok":true,"closed":N}
@@ -109,7 +128,7 @@ CONTROL (one JSON command per line on stdin; exactly one JSON answer line each o
   {"cmd":"keys","keys":[...]}     -> replace the accepted keys
   {"cmd":"connections"}           -> {"ok":true,"connections":[{"conn","path","identified",
                                      "bot_id","compression","zlib_style","closing","stalled",
-                                     "outbox" (messages waiting to be written)}]}
+                                     "outbox" (messages waiting to be written),"strict_heartbeat"}]}
 """
 
 from typing import Any

@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="how late a heartbeat may be before 4006 (default: a quarter of the interval)",
     )
     parser.add_argument(
+        "--strict-heartbeat", action="store_true",
+        help="hold every connection to a fixed heartbeat schedule anchored on the Hello, with zero grace "
+        "(per connection: strict_heartbeat=1|0)",
+    )
+    parser.add_argument(
         "--key", action="append", dest="keys", metavar="KEY",
         help=f"an accepted identify key; repeatable (default: {DEFAULT_KEY})",
     )
@@ -90,6 +95,7 @@ def config_from(arguments: argparse.Namespace) -> Config:
         certdir=arguments.certdir,
         heartbeat_ms=arguments.heartbeat,
         heartbeat_grace_ms=arguments.heartbeat_grace,
+        strict_heartbeat=arguments.strict_heartbeat,
         keys=list(arguments.keys) if arguments.keys else [DEFAULT_KEY],
         zlib_style=arguments.zlib_style,
         hello_spelling=arguments.hello_spelling,

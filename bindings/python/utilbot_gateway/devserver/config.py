@@ -20,6 +20,7 @@ class Config:
     certdir: str | None = None
     heartbeat_ms: int = DEFAULT_HEARTBEAT_MS
     heartbeat_grace_ms: int | None = None  # None: a quarter of the interval
+    strict_heartbeat: bool = False  # the fixed, graceless schedule of heartbeat.py for every connection
     keys: list[str] = field(default_factory=lambda: [DEFAULT_KEY])
     zlib_style: str = "stream"
     hello_spelling: str = "heartbeat"

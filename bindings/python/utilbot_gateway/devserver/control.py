@@ -24,7 +24,8 @@ Commands run one at a time, in order; each gets exactly one answer line, `{"ok":
     {"cmd":"keys","keys":["k",...]}        replace the accepted keys
     {"cmd":"connections"}                  {"ok":true,"connections":[{"conn","path","identified",
                                            "bot_id","compression","zlib_style","closing","stalled",
-                                           "outbox" (messages waiting to be written)}]}
+                                           "outbox" (messages waiting to be written),
+                                           "strict_heartbeat"}]}
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Dev parameters (a bad value refuses the upgrade with HTTP 400):
     zlib_style      stream|message|split, overrides --zlib-style for this connection
                     (split: each message in two binary messages, see compression.py)
     hello_spelling  heartbeat|hearbeat, overrides --hello-spelling for this connection
+    strict_heartbeat  1|0 (or true|false): the strict heartbeat watchdog (heartbeat.py: a fixed
+                    schedule anchored on the Hello, zero grace) for this connection, or not,
+                    overriding --strict-heartbeat
     fault_*         see faults.py
 
 Everything else is ignored (also `encoding=zlib`, an older page's spelling of compression).
@@ -39,6 +42,7 @@ class ConnectionParams:
     compression: str | None  # the raw `compression`, None when absent
     zlib_style: str | None = None  # None: the server's default
     hello_spelling: str | None = None  # None: the server's default
+    strict_heartbeat: bool | None = None  # None: the server's default
     faults: Faults = field(default_factory=Faults)
 
 
@@ -51,6 +55,11 @@ def _dev_choice(query: dict[str, list[str]], name: str, choices: tuple[str, ...]
     if values[0] not in choices:
         raise ParameterError(f"{name} must be one of {', '.join(choices)}, not {values[0]!r}")
     return values[0]
+
+
+def _dev_flag(query: dict[str, list[str]], name: str) -> bool | None:
+    value = _dev_choice(query, name, ("1", "0", "true", "false"))
+    return None if value is None else value in ("1", "true")
 
 
 def parse_request_target(target: str) -> ConnectionParams:
@@ -70,5 +79,6 @@ def parse_request_target(target: str) -> ConnectionParams:
         compression=first("compression"),
         zlib_style=_dev_choice(query, "zlib_style", ZLIB_STYLES),
         hello_spelling=_dev_choice(query, "hello_spelling", HELLO_SPELLINGS),
+        strict_heartbeat=_dev_flag(query, "strict_heartbeat"),
         faults=faults,
     )

@@ -20,6 +20,7 @@ from .compression import Encoder, make_encoder
 from .connection import GatewayConnection
 from .counts import parse_report
 from .faults import INJECTED_ERROR, MALFORMED_TEXT
+from .heartbeat import StrictSchedule, late_ms, margin_ms
 from .protocol import GatewayError
 
 if TYPE_CHECKING:
@@ -35,6 +36,15 @@ class _Close:
 
 
 @dataclass(frozen=True)
+class _Timed:
+    """A message whose writing is noted: `on_written` gets the loop time right before it is
+    handed to the transport (the Hello, which anchors the strict heartbeat schedule)."""
+
+    text: str
+    on_written: Callable[[float], None]
+
+
+@dataclass(frozen=True)
 class _Flooded:
     """A FLOOD event in the outbox (counted out of the flood's window when it is written)."""
 
@@ -44,6 +54,9 @@ class _Flooded:
 #: How many FLOOD events may wait in the outbox at a time: the flood never buffers more than
 #: this in the server; the writer's drain paces it to what the client reads.
 FLOOD_WINDOW = 64
+#: How long the strict watchdog, past a deadline, lets the reader judge messages that arrived in
+#: time but are not handled yet (one of them may be the beat) before it closes anyway.
+STRICT_PENDING_LIMIT_S = 1.0
 
 
 def _close_reason(text: str) -> str:
@@ -68,11 +81,14 @@ class Session:
         self.seq = 0  # the next "seq" stamped into an op 0 event (--stamp)
         self.close_code: int | None = None  # the code the gateway closes with
         self.finished = asyncio.Event()  # set once the connection is gone and accounted for
-        self._outbox: asyncio.Queue[str | _Close | _Flooded] = asyncio.Queue()
+        self._outbox: asyncio.Queue[str | _Close | _Flooded | _Timed] = asyncio.Queue()
         self._flood_queued = 0  # FLOOD events in the outbox
         self._flood_room = asyncio.Event()  # set when the writer took one out
         self._timers: list[asyncio.Task[None]] = []
-        self._deadline = 0.0  # loop time by which the next heartbeat must arrive
+        self._deadline = 0.0  # loop time by which the next heartbeat must arrive (normal watchdog)
+        self.strict = False  # the strict watchdog (heartbeat.py) instead of the normal one
+        self._schedule: StrictSchedule | None = None  # its schedule, once the Hello is queued
+        self._strict_record: dict[str, Any] | None = None  # its record in the stats
 
     @property
     def stalled(self) -> bool:
@@ -113,7 +129,15 @@ class Session:
             log.info("conn %d: fault_no_hello: stalled without Hello", self.id)
             self.stall()
             return
-        self.send(protocol.hello(config.heartbeat_ms, params.hello_spelling or config.hello_spelling))
+        hello = protocol.encode(protocol.hello(config.heartbeat_ms, params.hello_spelling or config.hello_spelling))
+        self.strict = params.strict_heartbeat if params.strict_heartbeat is not None else config.strict_heartbeat
+        if self.strict:
+            # Anchored on when the Hello is written; until then, on now (a little earlier).
+            self._schedule = StrictSchedule(self._now(), config.heartbeat_ms / 1000)
+            self._strict_record = self.gateway.stats.strict_connection(self.id)
+            self._outbox.put_nowait(_Timed(hello, self._schedule.rebase))
+        else:
+            self.send_text(hello)
         self._deadline = self._now() + self.gateway.heartbeat_timeout_s
         self._timers.append(asyncio.create_task(self._watchdog(), name=f"conn-{self.id}-watchdog"))
         if self.faults.stall_after_ms is not None:
@@ -122,6 +146,7 @@ class Session:
     async def _read_loop(self) -> None:
         try:
             async for message in self.ws:
+                arrived = self.ws.take_arrival()
                 if self.stalled:
                     continue
                 if self.closing:
@@ -132,7 +157,7 @@ class Session:
                 if isinstance(message, bytes):
                     log.info("conn %d: dropped a binary message (%d bytes)", self.id, len(message))
                     continue
-                self._handle(message)
+                self._handle(message, arrived)
         except ConnectionClosed:
             pass
 
@@ -149,6 +174,9 @@ class Session:
                 if flooded:
                     self._flood_queued -= 1
                     self._flood_room.set()
+                    item = item.text
+                elif isinstance(item, _Timed):
+                    item.on_written(self._now())
                     item = item.text
                 if self.encoder is not None:
                     for part in self.encoder.messages(item.encode("utf-8")):
@@ -221,14 +249,14 @@ class Session:
     # -----------------------------------------------------------------------------------------
     # Receiving
 
-    def _handle(self, message: str) -> None:
+    def _handle(self, message: str, arrived: float) -> None:
         payload = protocol.decode(message)
         if payload is None:
             log.info("conn %d: dropped a message that is not a JSON object: %.100r", self.id, message)
             return
         try:
             if protocol.opcode(payload) == protocol.OP_HEARTBEAT:
-                self._on_heartbeat()
+                self._on_heartbeat(arrived)
                 return
             name = payload.get("t")
             self.gateway.stats.record_event(self.id, name, protocol.redacted(name, payload.get("d")))
@@ -244,10 +272,21 @@ class Session:
         name = payload["t"]
         self.gateway.stats.record_event(self.id, name, protocol.redacted(name, payload.get("d")))
 
-    def _on_heartbeat(self) -> None:
+    def _on_heartbeat(self, arrived: float) -> None:
         stats = self.gateway.stats
         stats.heartbeats_total += 1
-        self._deadline = self._now() + self.gateway.heartbeat_timeout_s
+        if self._schedule is not None:
+            assert self._strict_record is not None
+            margin = self._schedule.beat(arrived)
+            stats.record_strict_beat(self._strict_record, margin_ms(margin))
+            if margin < 0:
+                late = late_ms(margin)
+                log.info("conn %d: strict heartbeat %d ms late", self.id, late)
+                stats.record_strict_close(self._strict_record, "late", late)
+                self.close(protocol.NO_HEARTBEAT)
+                return
+        else:
+            self._deadline = self._now() + self.gateway.heartbeat_timeout_s
         if self.gateway.acks_enabled and self.faults.acks_allowed(self.acks_sent):
             self.acks_sent += 1
             stats.acks_total += 1
@@ -306,6 +345,9 @@ class Session:
         return asyncio.get_running_loop().time()
 
     async def _watchdog(self) -> None:
+        if self._schedule is not None:
+            await self._strict_watchdog(self._schedule)
+            return
         while True:
             remaining = self._deadline - self._now()
             if remaining <= 0:
@@ -313,6 +355,30 @@ class Session:
                 self.close(protocol.NO_HEARTBEAT)
                 return
             await asyncio.sleep(remaining)
+
+    async def _strict_watchdog(self, schedule: StrictSchedule) -> None:
+        """Fires at the deadline itself. Messages that arrived by then but are not handled yet
+        (the loop was busy) are left to the reader first: one may be the beat, in time."""
+        pending_since: float | None = None
+        while True:
+            deadline = schedule.deadline
+            now = self._now()
+            if now < deadline:
+                pending_since = None
+                await asyncio.sleep(deadline - now)
+                continue
+            arrivals = self.ws.arrivals
+            if arrivals and arrivals[0] <= deadline:
+                pending_since = pending_since if pending_since is not None else now
+                if now - pending_since < STRICT_PENDING_LIMIT_S:
+                    await asyncio.sleep(0.001)
+                    continue
+            past = margin_ms(deadline - now)  # <= 0
+            log.info("conn %d: strict heartbeat: none by the deadline (closing %d ms past it)", self.id, -past)
+            assert self._strict_record is not None
+            self.gateway.stats.record_strict_close(self._strict_record, "missed", -past)
+            self.close(protocol.NO_HEARTBEAT)
+            return
 
     def _after(self, delay_ms: int, action: Callable[[], object]) -> None:
         async def later() -> None:
@@ -375,4 +441,5 @@ class Session:
             "closing": self.closing,
             "stalled": self.stalled,
             "outbox": self._outbox.qsize(),
+            "strict_heartbeat": self.strict,
         }
