@@ -22,6 +22,10 @@
  * on the loop thread blocks: DNS runs on a helper thread; connect, TLS and the upgrade are
  * non-blocking with timeouts. A callback that blocks delays every client on its loop.
  *
+ * FORK. A child of fork() has none of the library's threads: every call on a client or loop
+ * made before the fork returns UBG_ESTATE there (ubg_client_free() too: nothing is waited
+ * for). Clients made in the child work, on a default loop of the child's own.
+ *
  * OWNERSHIP. Strings passed in are copied before the call returns. Pointers handed to a
  * callback are valid until it returns; events from ubg_client_next_event() or
  * ubg_client_next_events() are valid until the next pull on that client. Static strings (names, versions) live forever. The library
@@ -30,7 +34,15 @@
  * ERRORS. Functions return a ubg_result_t; ubg_result_name() and ubg_result_string() describe
  * it and ubg_client_last_error() says what exactly went wrong. A NULL, made-up or already freed
  * handle gives UBG_EHANDLE, never a crash. Nothing is lost silently: a slow consumer makes the
- * client pause reading (bounded memory), sends that cannot be delivered are reported.
+ * client pause reading (bounded memory, in events and bytes), sends that cannot be delivered
+ * are reported.
+ *
+ * SENDS. UBG_OK from ubg_client_send() means the event was accepted: it goes out at once when
+ * the session is READY, else after identify. A full queue is refused by the call itself
+ * (UBG_EQUEUEFULL). An event that could not be written to the connection before it ended is
+ * reported (an ERROR event, stats.sends_failed). One already handed to the kernel is not
+ * confirmed by the gateway (op 1 has no ACK): if the connection breaks right after, it may be
+ * lost without a report.
  *
  * STRUCTS that may grow (ubg_event_t, ubg_stats_t) start with their size; fields are only
  * ever added at the end.
@@ -194,7 +206,8 @@ UBG_API ubg_result_t ubg_loop_create(ubg_loop_t * out_loop);
 /// have been freed first.
 /// - loop: NULL is a harmless no-op returning UBG_OK.
 /// - Returns UBG_OK, UBG_EHANDLE (unknown or already freed loop), UBG_ESTATE (clients still
-///   use it, or called from one of this loop's callbacks: the loop cannot join itself).
+///   use it, or called from one of this loop's callbacks: the loop cannot join itself; or the
+///   loop was made before fork() in the parent of this process).
 /// - Thread-safe, but not from a callback running on this loop.
 UBG_API ubg_result_t ubg_loop_free(ubg_loop_t loop);
 
@@ -217,8 +230,9 @@ UBG_API ubg_result_t ubg_client_create(ubg_loop_t loop, const char * key, ubg_cl
 /// error die with it. For a clean goodbye, ubg_client_close() first and wait for the CLOSED
 /// state.
 /// - client: NULL is a harmless no-op.
-/// - Returns UBG_OK, or UBG_EHANDLE for an unknown or already freed handle (a double free is
-///   detected, not a crash).
+/// - Returns UBG_OK, UBG_EHANDLE for an unknown or already freed handle (a double free is
+///   detected, not a crash), or UBG_ESTATE in the child of a fork() for a client made before it
+///   (its loop has no thread there: nothing is waited for, its memory stays with the process).
 /// - Thread-safe.
 UBG_API ubg_result_t ubg_client_free(ubg_client_t client);
 

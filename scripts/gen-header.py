@@ -55,6 +55,10 @@ PROLOGUE = """\
  * on the loop thread blocks: DNS runs on a helper thread; connect, TLS and the upgrade are
  * non-blocking with timeouts. A callback that blocks delays every client on its loop.
  *
+ * FORK. A child of fork() has none of the library's threads: every call on a client or loop
+ * made before the fork returns UBG_ESTATE there (ubg_client_free() too: nothing is waited
+ * for). Clients made in the child work, on a default loop of the child's own.
+ *
  * OWNERSHIP. Strings passed in are copied before the call returns. Pointers handed to a
  * callback are valid until it returns; events from ubg_client_next_event() or
  * ubg_client_next_events() are valid until the next pull on that client. Static strings (names, versions) live forever. The library
@@ -63,7 +67,15 @@ PROLOGUE = """\
  * ERRORS. Functions return a ubg_result_t; ubg_result_name() and ubg_result_string() describe
  * it and ubg_client_last_error() says what exactly went wrong. A NULL, made-up or already freed
  * handle gives UBG_EHANDLE, never a crash. Nothing is lost silently: a slow consumer makes the
- * client pause reading (bounded memory), sends that cannot be delivered are reported.
+ * client pause reading (bounded memory, in events and bytes), sends that cannot be delivered
+ * are reported.
+ *
+ * SENDS. UBG_OK from ubg_client_send() means the event was accepted: it goes out at once when
+ * the session is READY, else after identify. A full queue is refused by the call itself
+ * (UBG_EQUEUEFULL). An event that could not be written to the connection before it ended is
+ * reported (an ERROR event, stats.sends_failed). One already handed to the kernel is not
+ * confirmed by the gateway (op 1 has no ACK): if the connection breaks right after, it may be
+ * lost without a report.
  *
  * STRUCTS that may grow (ubg_event_t, ubg_stats_t) start with their size; fields are only
  * ever added at the end.

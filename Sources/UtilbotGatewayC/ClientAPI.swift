@@ -8,7 +8,8 @@ private func withClient(
     _ handle: ubg_client_t?, _ body: (ClientObject) throws(GatewayError) -> Void
 ) -> ubg_result_t {
     guard let client = ClientObject.registry.lookup(handle) else { return UBG_EHANDLE }
-    do {
+    do throws(GatewayError) {
+        if client.loopObject.isOrphaned { throw ForkGeneration.refusal }
         try body(client)
         return UBG_OK
     } catch {
@@ -64,11 +65,17 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 /// state.
 ///
 /// - `client`: NULL is a harmless no-op.
-/// - Returns UBG_OK, or UBG_EHANDLE for an unknown or already freed handle (a double free is
-///   detected, not a crash).
+/// - Returns UBG_OK, UBG_EHANDLE for an unknown or already freed handle (a double free is
+///   detected, not a crash), or UBG_ESTATE in the child of a fork() for a client made before it
+///   (its loop has no thread there: nothing is waited for, its memory stays with the process).
 /// - Thread-safe.
 @c public func ubg_client_free(_ client: ubg_client_t?) -> ubg_result_t {
     guard let client else { return UBG_OK }
+    if let object = ClientObject.registry.lookup(client), object.loopObject.isOrphaned {
+        // Its loop has no thread in this process: nothing can be waited for, nothing is freed.
+        object.lastError.set(ForkGeneration.refusal.message)
+        return UBG_ESTATE
+    }
     guard let object = ClientObject.registry.remove(client) else { return UBG_EHANDLE }
     object.free()
     return UBG_OK
@@ -476,6 +483,10 @@ private func pull(
     _ object: ClientObject, _ timeoutMilliseconds: Int32, _ events: UnsafeMutablePointer<ubg_event_t>?,
     _ capacity: UInt, _ outCount: UnsafeMutablePointer<UInt>
 ) -> ubg_result_t {
+    if object.loopObject.isOrphaned {
+        object.lastError.set(ForkGeneration.refusal.message)
+        return UBG_ESTATE
+    }
     guard let events else {
         object.lastError.set("the event pointer is NULL")
         return UBG_EINVAL

@@ -23,11 +23,13 @@ import UtilbotGatewayTypes
 ///
 /// - `loop`: NULL is a harmless no-op returning UBG_OK.
 /// - Returns UBG_OK, UBG_EHANDLE (unknown or already freed loop), UBG_ESTATE (clients still
-///   use it, or called from one of this loop's callbacks: the loop cannot join itself).
+///   use it, or called from one of this loop's callbacks: the loop cannot join itself; or the
+///   loop was made before fork() in the parent of this process).
 /// - Thread-safe, but not from a callback running on this loop.
 @c public func ubg_loop_free(_ loop: ubg_loop_t?) -> ubg_result_t {
     guard let loop else { return UBG_OK }
     guard let object = LoopObject.registry.lookup(loop) else { return UBG_EHANDLE }
+    if object.isOrphaned { return UBG_ESTATE }
     if object.loop.isCurrent || object.clients.load(ordering: .relaxed) > 0 { return UBG_ESTATE }
     guard LoopObject.registry.remove(loop) != nil else { return UBG_EHANDLE }
     object.loop.stop()
