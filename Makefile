@@ -59,9 +59,13 @@ examples: .build/examples/bot
 demo: bootstrap examples
 	scripts/demo.sh
 
-.build/cabi-tests: Tests/CABI/*.c Tests/CABI/*.h include/utilbot_gateway.h release
+.build/cabi-tests: Tests/CABI/*.c Tests/CABI/*.h include/utilbot_gateway.h release .build/exit-midstream
 	$(CC) $(CFLAGS_TEST) -D_GNU_SOURCE Tests/CABI/*.c -L$(RELEASE_DIR) -lutilbot_gateway \
 		-Wl,-rpath,$(CURDIR)/$(RELEASE_DIR) -lpthread -o $@
+
+## A program the exit tests run: it returns from main while events flow.
+.build/exit-midstream: Tests/CABI/programs/exit_midstream.c include/utilbot_gateway.h release
+	$(CC) $(CFLAGS_TEST) $< -L$(RELEASE_DIR) -lutilbot_gateway -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR) -lpthread -o $@
 
 test-swift: bootstrap
 	swift build --build-tests
@@ -101,14 +105,14 @@ SAN_CFLAGS := -std=c11 -g -fno-omit-frame-pointer -fuse-ld=lld -Wall -Wextra -We
 
 ## The C tests with the library and the tests under AddressSanitizer: no error, no leak (each
 ## test process checks for leaks before it exits).
-test-c-asan: bootstrap
+test-c-asan: bootstrap .build/exit-midstream
 	swift build --product utilbot_gateway --sanitize=address --scratch-path .build-asan
 	clang $(SAN_CFLAGS) -fsanitize=address Tests/CABI/*.c -L.build-asan/debug -lutilbot_gateway \
 		-Wl,-rpath,$(CURDIR)/.build-asan/debug -lpthread -o .build-asan/cabi-tests
 	ASAN_OPTIONS=detect_leaks=1 .build-asan/cabi-tests
 
 ## The C tests (the stress suite included) under ThreadSanitizer: no report.
-test-c-tsan: bootstrap
+test-c-tsan: bootstrap .build/exit-midstream
 	swift build --product utilbot_gateway --sanitize=thread --scratch-path .build-tsan
 	clang $(SAN_CFLAGS) -fsanitize=thread Tests/CABI/*.c -L.build-tsan/debug -lutilbot_gateway \
 		-Wl,-rpath,$(CURDIR)/.build-tsan/debug -L$(SWIFT_LIB) -ldispatch -lBlocksRuntime \

@@ -20,6 +20,9 @@ final class HandleRegistry<Object: AnyObject & Sendable>: @unchecked Sendable {
         return objects.withLock { $0[token] }
     }
 
+    /// Every registered object.
+    func all() -> [Object] { objects.withLock { Array($0.values) } }
+
     /// Removes the handle; returns its object if it was registered.
     func remove(_ handle: OpaquePointer?) -> Object? {
         guard let handle else { return nil }

@@ -32,6 +32,8 @@ package final class EventLoop: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private let threadToken = Atomic<UInt>(0)
     private var thread: pthread_t?
+    /// Posted once the loop thread has left its loop (see `stopForExit`).
+    private let ended = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
 
     // Loop-thread state.
     private var handlers: [UInt64: IOHandler] = [:]
@@ -57,6 +59,7 @@ package final class EventLoop: @unchecked Sendable {
         }
         epollFD = ep
         wakeFD = wake
+        sem_init(ended, 0, 0)
         var event = epoll_event()
         event.events = EPOLLIN.rawValue
         event.data.u64 = 0
@@ -64,6 +67,8 @@ package final class EventLoop: @unchecked Sendable {
     }
 
     deinit {
+        sem_destroy(ended)
+        ended.deallocate()
         readBuffer.deallocate()
         plaintextBuffer.deallocate()
         close(wakeFD)
@@ -101,6 +106,21 @@ package final class EventLoop: @unchecked Sendable {
         } else {
             pthread_join(thread, nil)
         }
+    }
+
+    /// The process is exiting (an atexit handler): stops the loop after the callback under way,
+    /// waiting at most `nanoseconds` for it (a callback blocked forever must not hang the exit),
+    /// so that no callback runs and no socket is touched while the process tears down its
+    /// libraries. Not from the loop thread itself, where it only asks the loop to stop.
+    package func stopForExit(waitingAtMost nanoseconds: UInt64) {
+        stopping.store(true, ordering: .releasing)
+        wake()
+        guard thread != nil, !isCurrent else { return }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let total = UInt64(now.tv_nsec) + nanoseconds
+        var deadline = timespec(tv_sec: now.tv_sec + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
+        while sem_timedwait(ended, &deadline) != 0 && errno == EINTR {}
     }
 
     /// Whether the caller runs on this loop's thread.
@@ -277,6 +297,7 @@ package final class EventLoop: @unchecked Sendable {
         handlers.removeAll()
         timerActions.removeAll()
         threadToken.store(0, ordering: .releasing)
+        sem_post(ended)
     }
 
     private var hasQueuedTasks: Bool { queue.withLock { !$0.tasks.isEmpty } }
