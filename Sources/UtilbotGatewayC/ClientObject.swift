@@ -174,6 +174,8 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
             event.name = namePointer
             callback(handle, &event, userData)
         }
+        // The copy of one large message's data is not kept for the small ones after it.
+        if dataScratch.capacity > CStringScratch.keptCapacity { dataScratch.release() }
     }
 
     deinit { dataScratch.release() }
@@ -191,8 +193,9 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
 
 /// A growable buffer holding one NUL-terminated copy of some bytes at a time.
 struct CStringScratch {
+    static let keptCapacity = 64 * 1024
     private var storage: UnsafeMutablePointer<CChar>?
-    private var capacity = 0
+    private(set) var capacity = 0
 
     /// Copies `bytes` and a NUL; the pointer is valid until the next `set` or `release`.
     mutating func set(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutablePointer<CChar> {

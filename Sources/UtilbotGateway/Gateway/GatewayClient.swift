@@ -391,7 +391,14 @@ extension GatewayClient: WebSocketClientDelegate {
         guard client === webSocket else { return }
         webSocket = nil
         retired.removeAll { !$0.isLingering }
-        retired.append(client)
+        if client.isLingering {
+            retired.append(client)
+            // Let go of it (and its buffers) once it has stopped lingering, not at the next close.
+            let lingerLimit = options.webSocket.closeTimeoutMilliseconds * 1_000_000 + Connection.flushLimitNanoseconds
+            loop.schedule(afterNanoseconds: lingerLimit + 1_000_000_000) { [weak self] in
+                self?.retired.removeAll { !$0.isLingering }
+            }
+        }
         inflater = nil
         let unconfirmed = unconfirmedSends
         unconfirmedSends = 0

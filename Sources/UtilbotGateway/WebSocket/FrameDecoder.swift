@@ -14,6 +14,9 @@ package struct FrameDecoder {
     private var buffer: [UInt8] = []
     private var readIndex = 0
 
+    /// The most a consumed buffer keeps for the next bytes (four reads' worth).
+    static let keptCapacity = 256 * 1024
+
     package init(maxPayload: Int) {
         self.maxPayload = maxPayload
     }
@@ -24,7 +27,8 @@ package struct FrameDecoder {
     package mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         if readIndex == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+            // A buffer grown by one large message is given back once it is consumed.
+            buffer.removeAll(keepingCapacity: buffer.capacity <= Self.keptCapacity)
             readIndex = 0
         } else if readIndex >= 65536 && readIndex * 2 >= buffer.count {
             buffer.removeSubrange(0..<readIndex)
