@@ -1,8 +1,11 @@
 /* The library's promises against a hostile dev gateway and a slow host at once: the pull queue
  * is bounded in every state (in events and in bytes) and loses nothing; a full send queue is
  * refused by ubg_client_send itself; an identify that is never answered ends the attempt. */
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -92,7 +95,7 @@ static void test_queue_bounded_in_bytes(void) {
     CHECK_MSG(most >= 16 && most <= 64 + 8, "%llu events queued with a bound of 4096 bytes", (unsigned long long)most);
     long got = pull_flood(client, 3000, 60000);
     CHECK_MSG(got == 3000, "only %ld of 3000 events arrived", got);
-    CHECK_RC(ubg_client_set_queue_bytes(client, 0, 100), UBG_ESTATE);
+    CHECK_RC(ubg_client_set_queue_bytes(client, 0, 4096), UBG_ESTATE);
     CHECK_OK(ubg_client_free(client));
     devserver_stop(&gw);
 }
@@ -175,11 +178,114 @@ static void test_no_ready_ends_the_attempt(void) {
     recorder_destroy(&r);
 }
 
+/* Pulls until READY or the deadline; returns 1 on READY. */
+static int pull_until_ready(ubg_client_t client, int timeout_ms) {
+    ubg_event_t event;
+    event.size = sizeof event;
+    int64_t deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        ubg_result_t rc = ubg_client_next_event(client, 200, &event);
+        if (rc == UBG_OK && event.type == UBG_EVENT_READY) return 1;
+        if (rc != UBG_OK && rc != UBG_ETIMEOUT) return 0;
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *url;
+    int ready;
+} fork_child;
+
+static void *connect_in_the_child(void *arg) {
+    fork_child *c = arg;
+    ubg_client_t fresh;
+    if (ubg_client_create(NULL, "dev-key", &fresh) != UBG_OK) return NULL;
+    if (ubg_client_set_url(fresh, c->url) == UBG_OK && ubg_client_connect(fresh) == UBG_OK)
+        c->ready = pull_until_ready(fresh, 10000);
+    ubg_client_free(fresh);
+    return NULL;
+}
+
+/* fork(): in the child, the parent's client answers UBG_ESTATE with a message at once (it used
+ * to accept sends that never left, and ubg_client_free waited forever); a client made in the
+ * child works, on a default loop of its own; the parent's client is unaffected. */
+static void test_fork_child_refuses_the_parents_client(void) {
+    devserver gw;
+    devserver_start(&gw, BASIC);
+    char url[512];
+    devserver_url(&gw, "v=1", url, sizeof url);
+    ubg_client_t client = make_client(NULL, url, "dev-key", NULL, NULL);
+    CHECK_OK(ubg_client_connect(client));
+    CHECK_MSG(pull_until_ready(client, 10000), "never READY");
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        alarm(30);
+        int failed = 0;
+        if (ubg_client_send(client, "x", "{}") != UBG_ESTATE) failed |= 1;
+        if (!strstr(ubg_client_last_error(client), "fork()")) failed |= 2;
+        ubg_event_t event;
+        event.size = sizeof event;
+        if (ubg_client_next_event(client, 100, &event) != UBG_ESTATE) failed |= 4;
+        ubg_state_t state;
+        if (ubg_client_get_state(client, &state) != UBG_ESTATE) failed |= 8;
+        if (ubg_client_free(client) != UBG_ESTATE) failed |= 16;
+        /* On a thread of its own: the forked thread keeps the parent's cached thread id in the
+         * Swift runtime (see harness.c), which a new client's loop thread must not meet. */
+        fork_child c = {.url = url, .ready = 0};
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, connect_in_the_child, &c) != 0 || pthread_join(thread, NULL) != 0) failed |= 32;
+        if (!c.ready) failed |= 64;
+        _exit(failed);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the child failed (status %d; bits: 1 send, 2 message, 4 pull, 8 state, 16 free, 32 thread, 64 new "
+              "client never READY)",
+              WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+    CHECK_OK(ubg_client_send(client, "after_fork", "{}"));
+    ubg_state_t state;
+    CHECK_OK(ubg_client_get_state(client, &state));
+    CHECK(state == UBG_STATE_READY);
+    CHECK_OK(ubg_client_free(client));
+    devserver_stop(&gw);
+}
+
+extern char **environ;
+
+/* Returning from main while events flow on the default loop, over TLS with zlib, 50 times, each
+ * after a different number of events (from none: the TLS handshake may be under way): every run
+ * exits with status 0 (no crash in OpenSSL's or the runtime's exit-time cleanup). */
+static void test_exit_mid_stream(void) {
+    devserver gw;
+    devserver_start(&gw, "--tls --heartbeat 200 --key dev-key");
+    char url[512];
+    devserver_url(&gw, "v=1&compression=zlib&fault_flood=100000000", url, sizeof url);
+    const char *program = ".build/exit-midstream";
+    CHECK_MSG(access(program, X_OK) == 0, "%s is missing: make .build/exit-midstream", program);
+    for (int run = 0; run < 50; run++) {
+        char events[16];
+        snprintf(events, sizeof events, "%d", (run * 37) % 500);
+        char *argv[] = {(char *)program, url, gw.ca, events, NULL};
+        pid_t pid;
+        CHECK(posix_spawn(&pid, program, NULL, NULL, argv, environ) == 0);
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "run %d (exit after %s events): %s %d", run, events,
+                  WIFEXITED(status) ? "status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    }
+    devserver_stop(&gw);
+}
+
 const test_case promise_tests[] = {
     {"promise: the pull queue is bounded before READY", test_queue_bounded_before_ready, 120},
     {"promise: the pull queue is bounded in bytes", test_queue_bounded_in_bytes, 120},
     {"promise: byte bounds and the ready timeout check their arguments", test_queue_bytes_arguments, 30},
     {"promise: a full send queue is refused by ubg_client_send", test_send_queue_full_is_refused_at_once, 60},
     {"promise: no bot_connect_success ends the attempt", test_no_ready_ends_the_attempt, 60},
+    {"promise: after fork() the child refuses the parent's client", test_fork_child_refuses_the_parents_client, 60},
+    {"promise: returning from main mid-stream never crashes (50 runs)", test_exit_mid_stream, 240},
 };
 const size_t promise_test_count = sizeof promise_tests / sizeof promise_tests[0];

@@ -57,14 +57,19 @@ class Client:
         connect_timeout: float | None = None,
         hello_timeout: float | None = None,
         close_timeout: float | None = None,
+        ready_timeout: float | None = None,
         max_message_bytes: int | None = None,
         max_queued_sends: int | None = None,
+        max_queued_send_bytes: int | None = None,
         max_queued_events: int | None = None,
-        log_level: LogLevel | str = LogLevel.NONE,
+        max_queued_event_bytes: int | None = None,
+        log_level: LogLevel | str = LogLevel.WARNING,
     ) -> None:
         """`compression`: None or "zlib". `reconnect`: (base, cap) of the backoff in seconds.
-        Timeouts are in seconds; None keeps the library's defaults. `log_level` turns log lines
-        into LOG events (a `LogLevel` or its name)."""
+        Timeouts are in seconds; None keeps the library's defaults (`ready_timeout`: from
+        identify to bot_connect_success). The queue bounds count items and bytes; None keeps the
+        defaults. `log_level` turns log lines up to that level into LOG events (a `LogLevel` or its
+        name); the default, WARNING, lets warnings and errors through."""
         library = _ffi.lib()
         handle = ctypes.c_void_p()
         rc = library.ubg_client_create(None, _encode(key, "key"), ctypes.byref(handle))
@@ -106,6 +111,10 @@ class Client:
                     self._h, max_message_bytes or 0, max_queued_sends or 0, max_queued_events or 0
                 )
             )
+            self._check(
+                library.ubg_client_set_queue_bytes(self._h, max_queued_send_bytes or 0, max_queued_event_bytes or 0)
+            )
+            self._check(library.ubg_client_set_ready_timeout(self._h, _ms(ready_timeout)))
             level = LogLevel[log_level.upper()] if isinstance(log_level, str) else LogLevel(log_level)
             self._check(library.ubg_client_set_log_level(self._h, int(level)))
         except BaseException:
