@@ -44,6 +44,8 @@ package final class Connection: @unchecked Sendable {
     private var registration: EventLoop.Registration?
     private var interest: UInt32 = 0
     private var attemptTimer: EventLoop.TimerID?
+    /// The host name lookup under way, cancelled if the connection ends first.
+    private var lookup: LookupPool.Job?
     private var tls: TLSSession?
     private var outgoing: [UInt8] = []
     private var outgoingOffset = 0
@@ -86,8 +88,9 @@ package final class Connection: @unchecked Sendable {
     package func start() {
         precondition(stage == .idle)
         stage = .resolving
-        Resolver.resolve(host: host, port: port, on: loop) { [weak self] result in
+        lookup = Resolver.resolve(host: host, port: port, on: loop) { [weak self] result in
             guard let self, self.stage == .resolving else { return }
+            self.lookup = nil
             switch result {
             case .success(let addresses):
                 self.addresses = addresses
@@ -440,6 +443,8 @@ package final class Connection: @unchecked Sendable {
     private func release() {
         loop.cancel(attemptTimer)
         attemptTimer = nil
+        lookup?.cancel()
+        lookup = nil
         if let registration {
             loop.unregister(registration)
             self.registration = nil

@@ -5,38 +5,20 @@ import Glibc
 /// its answer is posted back to the loop.
 package enum Resolver {
     /// Resolves `host` for TCP on `port`, IPv6 and IPv4 in the order the system prefers, and
-    /// calls `completion` on `loop`'s thread.
+    /// calls `completion` on `loop`'s thread. A name is looked up on the process's `LookupPool`;
+    /// the returned job cancels a lookup that has not started (nil for a numeric address).
+    @discardableResult
     package static func resolve(
         host: String, port: UInt16, on loop: EventLoop,
         completion: @escaping @Sendable (Result<[SocketAddress], GatewayError>) -> Void
-    ) {
+    ) -> LookupPool.Job? {
         // A numeric address needs no lookup and no thread.
         if let numeric = try? lookup(host: host, port: port, numericOnly: true) {
             loop.execute { completion(.success(numeric)) }
-            return
+            return nil
         }
-        let job = ResolverJob(host: host, port: port) { result in
+        return LookupPool.shared.submit(host: host, port: port) { result in
             loop.execute { completion(result) }
-        }
-        let box = Unmanaged.passRetained(job)
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        var tid = pthread_t()
-        let rc = pthread_create(
-            &tid, &attributes,
-            { arg in
-                let job = Unmanaged<ResolverJob>.fromOpaque(arg!).takeRetainedValue()
-                job.run()
-                return nil
-            }, box.toOpaque())
-        pthread_attr_destroy(&attributes)
-        if rc != 0 {
-            box.release()
-            loop.execute {
-                completion(
-                    .failure(GatewayError(.resolve, "could not start a resolver thread: \(SystemError.describe(rc))")))
-            }
         }
     }
 
@@ -73,25 +55,5 @@ package enum Resolver {
             throw GatewayError(.resolve, "could not resolve host '\(host)': no IPv4 or IPv6 address")
         }
         return addresses
-    }
-}
-
-private final class ResolverJob: @unchecked Sendable {
-    let host: String
-    let port: UInt16
-    let completion: @Sendable (Result<[SocketAddress], GatewayError>) -> Void
-
-    init(host: String, port: UInt16, completion: @escaping @Sendable (Result<[SocketAddress], GatewayError>) -> Void) {
-        self.host = host
-        self.port = port
-        self.completion = completion
-    }
-
-    func run() {
-        do {
-            completion(.success(try Resolver.lookup(host: host, port: port)))
-        } catch {
-            completion(.failure(error))
-        }
     }
 }
