@@ -65,7 +65,7 @@ static void test_insecure_opt_out_warns_on_every_connect(void) {
     devserver_url(&gw, "v=1", url, sizeof url);
     ubg_client_t client = make_client(NULL, url, "dev-key", NULL, &r);
     CHECK_OK(ubg_client_set_tls_insecure_skip_verify(client, 1));
-    CHECK_OK(ubg_client_set_log_level(client, UBG_LOG_WARNING));
+    /* No ubg_client_set_log_level(): the warning reaches the host by default. */
     CHECK_OK(ubg_client_connect(client));
     CHECK(wait_event(&r, UBG_EVENT_READY, NULL, 5000));
     free(devserver_command(&gw, "{\"cmd\":\"close_all\",\"code\":1000}"));
@@ -77,6 +77,31 @@ static void test_insecure_opt_out_warns_on_every_connect(void) {
                     strstr(r.events[i]->message, "verification is OFF") != NULL;
     pthread_mutex_unlock(&r.lock);
     CHECK_MSG(warnings == 2, "%zu insecure warnings for 2 connects", warnings);
+    CHECK_OK(ubg_client_free(client));
+    devserver_stop(&gw);
+    recorder_destroy(&r);
+}
+
+/* A close the gateway blames on the client (4002-4005) is an error a host must see: it comes as
+ * a LOG event at UBG_LOG_ERROR without any log level set. */
+static void test_a_client_bug_close_is_reported_by_default(void) {
+    devserver gw;
+    devserver_start(&gw, "--heartbeat 200 --key dev-key");
+    recorder r;
+    recorder_init(&r);
+    char url[512];
+    devserver_url(&gw, "v=1&fault_close=4005", url, sizeof url);
+    ubg_client_t client = make_client(NULL, url, "dev-key", NULL, &r);
+    CHECK_OK(ubg_client_connect(client));
+    const recorded_event *log = NULL;
+    int64_t deadline = now_ms() + 10000;
+    while (!log && now_ms() < deadline) {
+        const recorded_event *e = wait_event(&r, UBG_EVENT_LOG, NULL, 1000);
+        if (e && e->message && strstr(e->message, "client bug")) log = e;
+    }
+    CHECK_MSG(log != NULL, "no LOG event for the gateway's 4005 at the default log level");
+    CHECK_MSG(log->code == UBG_LOG_ERROR, "logged at level %d", log->code);
+    CHECK(strstr(log->message, "4005"));
     CHECK_OK(ubg_client_free(client));
     devserver_stop(&gw);
     recorder_destroy(&r);
@@ -154,7 +179,8 @@ static void test_a_slow_consumer_is_back_pressured_and_loses_nothing(void) {
 
 const test_case security_tests[] = {
     {"security: the key never appears in logs, errors or stats", test_the_key_never_appears_in_logs_errors_or_stats, 30},
-    {"security: the insecure opt-out warns on every connect", test_insecure_opt_out_warns_on_every_connect, 30},
+    {"security: the insecure opt-out warns on every connect, by default", test_insecure_opt_out_warns_on_every_connect, 30},
+    {"security: a client-bug close (4005) is reported by default", test_a_client_bug_close_is_reported_by_default, 30},
     {"security: a message over the limit is reported, the connection renewed",
      test_a_message_over_the_limit_is_reported_and_the_connection_renewed, 30},
     {"security: a slow consumer is back-pressured and loses nothing", test_a_slow_consumer_is_back_pressured_and_loses_nothing, 60},
