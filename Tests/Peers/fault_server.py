@@ -42,10 +42,24 @@ is parsed for parameters, see below):
                         still ACKing heartbeats and counting pongs
     /ignore-close       a correct session that never answers the client's close frame and never
                         closes; it reads (and counts) until the client goes
+    /flood-then-close   a correct session; right after bot_connect_success it writes `n` (default
+                        2000) text frames {"op":0,"t":"FLOOD","d":{"seq":i}} (i = 0..n-1), then a
+                        close frame (code `code`, default 4001 here, reason "flood then close"),
+                        then resets the TCP connection (SO_LINGER 0) without waiting for an answer.
+                        It stops reading once the flood starts, and it resets only once every byte
+                        has left its socket and been acknowledged by the client's kernel (SIOCOUTQ
+                        is 0; at most `wait` ms, default 10000): so when the RST arrives, the flood
+                        and the close frame sit unread in the client's kernel receive buffer, even
+                        if the client is not reading. The default flood (2000 frames of ~35 bytes,
+                        ~70 KB) fits in Linux's default loopback buffers (128 KiB to receive, more
+                        to send: SO_SNDBUF is raised to 4 MiB), so it is all written at once; a
+                        bigger `n` is still all delivered, but only as the client reads.
+                        "frames_sent" counts the FLOOD frames written, "unacked_at_reset" the
+                        bytes still in the send queue at the RST (0 unless `wait` ran out).
 
 Any other path gets 404. Query parameters: hb (the Hello's heartbeat, ms, default 500), after
 (ms, default 300), code (close code, default 1005), secs (flood seconds, default 3), batch (pings
-per batch, default 200).
+per batch, default 200), n (frames, default 2000), wait (ms, default 10000).
 
 The TLS ports count their connections as "/tls-garbage" and "/tls-wrong-host":
 
@@ -58,7 +72,8 @@ Commands on stdin, one JSON object a line, each answered by one JSON line on std
 
     {"cmd":"count","path":"/slow"}   {"path":"/slow","connections":N,"open":N,"close_codes":[...],
                                       "heartbeats":N,"identifies":N,"pongs":N,"pings_sent":N,
-                                      "events":{"name":N},"client_eof":N,"client_reset":N}
+                                      "events":{"name":N},"client_eof":N,"client_reset":N,
+                                      "frames_sent":N,"unacked_at_reset":N|null}
     {"cmd":"count"}                  {"paths":{"/slow":{...}, ...}}
     {"cmd":"ping"}                   {"ok":true}
 
@@ -71,8 +86,10 @@ connections that ended by the client's FIN / RST.
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import base64
+import fcntl
 import hashlib
 import json
 import os
@@ -81,6 +98,7 @@ import ssl
 import struct
 import sys
 import tempfile
+import termios
 from urllib.parse import parse_qs, urlsplit
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -134,6 +152,8 @@ class PathStats:
         self.events: dict[str, int] = {}
         self.client_eof = 0
         self.client_reset = 0
+        self.frames_sent = 0  # data frames of a flood (/flood-then-close) written
+        self.unacked_at_reset: int | None = None  # /flood-then-close: send queue bytes at the RST
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -147,6 +167,8 @@ class PathStats:
             "events": self.events,
             "client_eof": self.client_eof,
             "client_reset": self.client_reset,
+            "frames_sent": self.frames_sent,
+            "unacked_at_reset": self.unacked_at_reset,
         }
 
 
@@ -486,6 +508,52 @@ async def b_ignore_close(c: Conn) -> None:
     await c.serve_frames(answer_close=False)
 
 
+def unacked_bytes(sock: socket.socket) -> int:
+    """Bytes in the socket's send queue the peer's kernel has not acknowledged yet (SIOCOUTQ)."""
+    count = array.array("i", [0])
+    fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, count)
+    return count[0]
+
+
+async def b_flood_then_close(c: Conn) -> None:
+    assert c.stats is not None
+    sock = c.writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    await c.upgrade()
+    await c.write(hello(c.param("hb", 500)))
+    reading = asyncio.ensure_future(c.serve_frames(answer_close=False))
+    identified = asyncio.ensure_future(c.identified.wait())
+    await asyncio.wait({reading, identified}, return_when=asyncio.FIRST_COMPLETED)
+    if not c.identified.is_set():  # the client went first
+        identified.cancel()
+        await asyncio.gather(reading, identified, return_exceptions=True)
+        return
+    # bot_connect_success is in the transport; from here on nothing else may be written (no ACK
+    # after the close frame), so the reader goes before the first await.
+    reading.cancel()
+    n = c.param("n", 2000)
+    flood = b"".join(text({"op": 0, "t": "FLOOD", "d": {"seq": i}}) for i in range(n))
+    close = frame(0x8, struct.pack("!H", c.param("code", 4001)) + b"flood then close")
+    # No low-water mark: drain returns only once the transport's own buffer is empty.
+    c.writer.transport.set_write_buffer_limits(high=0)
+    c.writer.write(flood + close)
+    c.stats.frames_sent += n
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + c.param("wait", 10000) / 1000
+    try:
+        await asyncio.wait_for(c.writer.drain(), max(0.0, deadline - loop.time()))
+        while unacked_bytes(sock) > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+    except (ConnectionError, OSError):
+        c.gone("reset")
+    except asyncio.TimeoutError:
+        log(c.path, "the client did not take the flood in time")
+    await asyncio.gather(reading, return_exceptions=True)
+    if c.ended_by is None:
+        c.stats.unacked_at_reset = unacked_bytes(sock) + c.writer.transport.get_write_buffer_size()
+        c.reset()
+
+
 BEHAVIOURS = {
     "/ok": b_ok,
     "/silent": b_silent,
@@ -503,6 +571,7 @@ BEHAVIOURS = {
     "/close-then-hold": b_close_then_hold,
     "/ping-flood": b_ping_flood,
     "/ignore-close": b_ignore_close,
+    "/flood-then-close": b_flood_then_close,
 }
 
 

@@ -336,6 +336,49 @@ def test_ignore_close_never_answers_and_never_closes(server: FaultServer) -> Non
     assert server.wait_count("/ignore-close", "open", 0)["open"] == 0
 
 
+def read_flood_then_close(c: Raw, n: int, code: int) -> None:
+    """What /flood-then-close sends after identify: the ACK, bot_connect_success, the n FLOOD frames
+    in order, the close frame, then a reset (no FIN)."""
+    assert c.json() == {"op": 11}
+    assert c.json()["t"] == "bot_connect_success"
+    for seq in range(n):
+        assert c.frame() == (1, b'{"op":0,"t":"FLOOD","d":{"seq":%d}}' % seq)
+    assert c.frame() == (8, struct.pack("!H", code) + b"flood then close")
+    assert c.buffer == b""
+    with pytest.raises(ConnectionResetError):
+        if not c.recv_some():
+            pytest.fail("a FIN instead of a RST")
+
+
+def test_flood_then_close_leaves_everything_in_the_receive_buffer(server: FaultServer) -> None:
+    before = server.count("/flood-then-close")["connections"]
+    c = Raw(server.info["port"], "/flood-then-close")
+    c.upgrade()
+    c.identify()
+    # Not reading: the server still writes it all, waits for the client's kernel to take it, resets.
+    deadline = time.monotonic() + 15
+    while True:
+        counts = server.count("/flood-then-close")
+        if counts["connections"] == before + 1 and counts["open"] == 0:
+            break
+        assert time.monotonic() < deadline, counts
+        time.sleep(0.05)
+    assert counts["unacked_at_reset"] == 0 and counts["frames_sent"] >= 2000
+    assert c.buffer == b""  # nothing read so far: it all waits in the kernel, then the RST
+    read_flood_then_close(c, 2000, 4001)
+    c.close()
+
+
+def test_flood_then_close_bigger_than_the_buffers_with_a_reading_client(server: FaultServer) -> None:
+    c = Raw(server.info["port"], "/flood-then-close?n=30000&code=4006")
+    c.upgrade()
+    c.identify()
+    read_flood_then_close(c, 30000, 4006)  # ~1 MB: written as the client reads, still all delivered
+    c.close()
+    counts = server.wait_count("/flood-then-close", "open", 0, timeout=10)
+    assert counts["unacked_at_reset"] == 0
+
+
 def test_tls_port_answers_the_client_hello_with_http(server: FaultServer) -> None:
     context = ssl.create_default_context()
     with socket.create_connection(("127.0.0.1", server.info["tls_port"]), timeout=5) as sock:
