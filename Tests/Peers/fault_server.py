@@ -56,10 +56,19 @@ is parsed for parameters, see below):
                         bigger `n` is still all delivered, but only as the client reads.
                         "frames_sent" counts the FLOOD frames written, "unacked_at_reset" the
                         bytes still in the send queue at the RST (0 unless `wait` ran out).
+    /trickle            a correct session (hb default 1000 here); right after bot_connect_success,
+                        ONE text frame holding one message of exactly `size` bytes (default 4194304),
+                        the valid JSON {"op":0,"t":"BIG","d":{"pad":"xxx..."}} (at least 33 bytes),
+                        written at `rate` bytes a second (default 1048576; header included) in a
+                        chunk every 50 ms. Inside the frame nothing else can be sent: heartbeats are
+                        still read and counted ("heartbeats"), but their ACKs (and pongs) are held
+                        and written right after the frame; then a correct session again (ACKs at
+                        once). "frames_sent" counts the big frames completed.
 
 Any other path gets 404. Query parameters: hb (the Hello's heartbeat, ms, default 500), after
 (ms, default 300), code (close code, default 1005), secs (flood seconds, default 3), batch (pings
-per batch, default 200), n (frames, default 2000), wait (ms, default 10000).
+per batch, default 200), n (frames, default 2000), wait (ms, default 10000), size (bytes, default
+4194304), rate (bytes a second, default 1048576).
 
 The TLS ports count their connections as "/tls-garbage" and "/tls-wrong-host":
 
@@ -152,7 +161,7 @@ class PathStats:
         self.events: dict[str, int] = {}
         self.client_eof = 0
         self.client_reset = 0
-        self.frames_sent = 0  # data frames of a flood (/flood-then-close) written
+        self.frames_sent = 0  # data frames of a flood (/flood-then-close) or trickle (/trickle) written
         self.unacked_at_reset: int | None = None  # /flood-then-close: send queue bytes at the RST
 
     def as_json(self) -> dict[str, object]:
@@ -199,6 +208,10 @@ class Conn:
         self.stats: PathStats | None = None
         self.ended_by: str | None = None  # "eof" or "reset", once the client went
         self.identified = asyncio.Event()
+        # While a frame is being written piecemeal (/trickle), serve_frames' answers (ACKs, pongs,
+        # bot_connect_success, the close echo) wait here instead of cutting into it.
+        self.muted = False
+        self.held: list[bytes] = []
 
     def param(self, name: str, default: int) -> int:
         try:
@@ -241,6 +254,20 @@ class Conn:
         except (ConnectionError, OSError):
             self.gone("reset")
             raise ClientGone() from None
+
+    async def reply(self, data: bytes, drain: bool = False) -> None:
+        """An answer from serve_frames: written now, or held while muted."""
+        if self.muted:
+            self.held.append(data)
+        else:
+            await self.write(data, drain=drain)
+
+    async def unmute(self) -> None:
+        """Ends a mute: what was held goes out now, in order."""
+        self.muted = False
+        held, self.held = self.held, []
+        if held:
+            await self.write(b"".join(held))
 
     async def read_raw_until_gone(self) -> None:
         """Reads and discards bytes until the client closes or resets."""
@@ -288,11 +315,11 @@ class Conn:
                 log(self.path, "close frame from the client:", code)
                 if answer_close:
                     # Echo the code, then close the TCP connection first, as a server should.
-                    await self.write(frame(0x8, payload[:2]))
+                    await self.reply(frame(0x8, payload[:2]), drain=True)
                     self.ended_by = "server-close"
                     return
             elif opcode == 0x9:
-                await self.write(frame(0xA, payload), drain=False)
+                await self.reply(frame(0xA, payload))
             elif opcode == 0xA:
                 self.stats.pongs += 1
             elif opcode in (0x1, 0x2):
@@ -306,13 +333,11 @@ class Conn:
                 if op == 10:
                     self.stats.heartbeats += 1
                     if ack:
-                        await self.write(text({"op": 11}), drain=False)
+                        await self.reply(text({"op": 11}))
                 elif op == 1 and message.get("t") == "identify":
                     self.stats.identifies += 1
                     if answer_identify:
-                        await self.write(
-                            text({"op": 0, "t": "bot_connect_success", "d": {"bot_id": "fault-server"}}), drain=False
-                        )
+                        await self.reply(text({"op": 0, "t": "bot_connect_success", "d": {"bot_id": "fault-server"}}))
                     self.identified.set()
                 elif op == 1 and isinstance(message.get("t"), str):
                     name = message["t"]
@@ -554,6 +579,42 @@ async def b_flood_then_close(c: Conn) -> None:
         c.reset()
 
 
+BIG_PREFIX = b'{"op":0,"t":"BIG","d":{"pad":"'
+BIG_SUFFIX = b'"}}'
+
+
+def big_event(size: int) -> bytes:
+    """The /trickle message: valid JSON of exactly `size` bytes (at least the bare envelope)."""
+    return BIG_PREFIX + b"x" * max(0, size - len(BIG_PREFIX) - len(BIG_SUFFIX)) + BIG_SUFFIX
+
+
+async def b_trickle(c: Conn) -> None:
+    assert c.stats is not None
+    await c.upgrade()
+    await c.write(hello(c.param("hb", 1000)))
+    reading = asyncio.ensure_future(c.serve_frames())
+
+    async def trickle() -> None:
+        assert c.stats is not None
+        await c.identified.wait()  # bot_connect_success is written by now
+        data = frame(0x1, big_event(c.param("size", 4194304)))
+        rate = max(1, c.param("rate", 1048576))
+        loop = asyncio.get_running_loop()
+        c.muted = True
+        start, sent = loop.time(), 0
+        while sent < len(data):
+            await asyncio.sleep(0.05)
+            due = min(len(data), int(rate * (loop.time() - start)))
+            if due > sent:
+                await c.write(data[sent:due])
+                sent = due
+        c.stats.frames_sent += 1
+        await c.unmute()
+        await asyncio.Event().wait()
+
+    await c.alongside(reading, trickle())
+
+
 BEHAVIOURS = {
     "/ok": b_ok,
     "/silent": b_silent,
@@ -572,6 +633,7 @@ BEHAVIOURS = {
     "/ping-flood": b_ping_flood,
     "/ignore-close": b_ignore_close,
     "/flood-then-close": b_flood_then_close,
+    "/trickle": b_trickle,
 }
 
 

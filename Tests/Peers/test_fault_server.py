@@ -379,6 +379,48 @@ def test_flood_then_close_bigger_than_the_buffers_with_a_reading_client(server: 
     assert counts["unacked_at_reset"] == 0
 
 
+def test_trickle_sends_one_big_frame_slowly_and_holds_the_acks(server: FaultServer) -> None:
+    size, rate = 300_001, 200_000  # 1.5 s of trickling
+    before = server.count("/trickle")
+    c = Raw(server.info["port"], f"/trickle?hb=200&size={size}&rate={rate}")
+    c.upgrade()
+    assert c.json() == {"op": 5, "d": {"heartbeat": 200}}
+    c.send_json({"op": 10})
+    c.send_json({"op": 1, "t": "identify", "d": {"type": "bot", "key": "k"}})
+    assert c.json() == {"op": 11}
+    assert c.json()["t"] == "bot_connect_success"
+    b0, b1 = c.take(2)
+    assert (b0, b1) == (0x81, 127)  # one final text frame with a 64-bit length
+    (length,) = struct.unpack("!Q", c.take(8))
+    assert length == size
+    started = time.monotonic()
+    beats, next_beat = 0, started
+    while len(c.buffer) < length:  # heartbeat every 200 ms while the frame trickles in
+        if time.monotonic() >= next_beat:
+            c.send_json({"op": 10})
+            beats += 1
+            next_beat += 0.2
+        assert c.recv_some(5.0), "EOF inside the big frame"
+    took = time.monotonic() - started
+    body = c.take(length)
+    # Nothing cut into the frame: its payload is exactly the event, valid JSON.
+    assert json.loads(body) == {"op": 0, "t": "BIG", "d": {"pad": "x" * (size - 33)}}
+    assert took >= 0.7 * size / rate, f"{size} bytes in {took:.2f} s: not trickled"
+    assert beats >= 3
+    # The ACKs of the beats sent meanwhile come after the frame, then the session is normal.
+    for _ in range(beats):
+        assert c.json() == {"op": 11}
+    c.send_json({"op": 10})
+    assert c.json() == {"op": 11}
+    counts = server.count("/trickle")
+    assert counts["frames_sent"] == before["frames_sent"] + 1
+    assert counts["heartbeats"] == before["heartbeats"] + beats + 2
+    c.send(8, struct.pack("!H", 1000))
+    assert c.frame() == (8, struct.pack("!H", 1000))
+    c.close()
+    assert server.wait_count("/trickle", "open", 0)["open"] == 0
+
+
 def test_tls_port_answers_the_client_hello_with_http(server: FaultServer) -> None:
     context = ssl.create_default_context()
     with socket.create_connection(("127.0.0.1", server.info["tls_port"]), timeout=5) as sock:
