@@ -37,6 +37,14 @@ package struct FrameDecoder {
         buffer.append(contentsOf: bytes)
     }
 
+    /// Gives back a buffer grown by a large message once every byte of it was decoded. Call it
+    /// when the frames it returned are handled (their slices keep their own storage alive).
+    package mutating func releaseConsumed() {
+        guard readIndex == buffer.count, buffer.capacity > Self.keptCapacity else { return }
+        buffer = []
+        readIndex = 0
+    }
+
     package mutating func append(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { append($0) }
     }

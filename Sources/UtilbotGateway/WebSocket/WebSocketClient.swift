@@ -210,6 +210,7 @@ package final class WebSocketClient: @unchecked Sendable {
         let events = protocolState.receive(bytes)
         flush()  // pongs, the answer to a close frame
         deliver(events[...])
+        protocolState.releaseConsumedInput()
     }
 
     /// Hands messages to the delegate in order until one pauses reading; the rest are held.

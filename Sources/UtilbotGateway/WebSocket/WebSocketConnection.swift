@@ -66,6 +66,9 @@ package struct WebSocketConnection {
         return events
     }
 
+    /// Gives back what a large message grew, once the events of `receive` are handled.
+    package mutating func releaseConsumedInput() { decoder.releaseConsumed() }
+
     package mutating func receive(_ bytes: [UInt8]) -> [Event] {
         bytes.withUnsafeBytes { receive($0) }
     }
