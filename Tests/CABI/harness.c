@@ -41,6 +41,13 @@ void sleep_ms(int ms) {
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
+int under_valgrind(void) {
+    const char *preload = getenv("LD_PRELOAD");
+    return preload && strstr(preload, "vgpreload") != NULL;
+}
+
+int slack_ms(void) { return under_valgrind() ? 3000 : 1000; }
+
 int json_number(const char *json, const char *key, long *out) {
     char pattern[128];
     snprintf(pattern, sizeof pattern, "\"%s\"", key);

@@ -25,6 +25,11 @@ void test_fail(const char *file, int line, const char *fmt, ...);
 
 int64_t now_ms(void);
 void sleep_ms(int ms);
+/* Whether the tests run under valgrind (`make test-c-valgrind`), many times slower. */
+int under_valgrind(void);
+/* Slack for every upper bound on a time: a loaded 2-core machine, more under valgrind. Lower
+ * bounds are never counted in a fixed window: tests wait for them with generous deadlines. */
+int slack_ms(void);
 
 /* The dev gateway. */
 typedef struct {

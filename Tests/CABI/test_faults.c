@@ -84,11 +84,7 @@ extern char **environ;
 #define BACKOFF_CAP_MS 800
 /* Slack on every timing bound: loop latency, a loaded 2-core machine; more under valgrind
  * (`make test-c-valgrind` runs this suite too), where the first TLS handshake takes 1-2.5 s. */
-static int under_valgrind(void) {
-    const char *preload = getenv("LD_PRELOAD");
-    return preload && strstr(preload, "vgpreload") != NULL;
-}
-#define SLACK_MS (under_valgrind() ? 3000 : 1000)
+#define SLACK_MS slack_ms()
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_SANITIZER 1
 #elif defined(__has_feature)

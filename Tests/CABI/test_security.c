@@ -154,10 +154,14 @@ static void test_a_slow_consumer_is_back_pressured_and_loses_nothing(void) {
         snprintf(command, sizeof command, "{\"cmd\":\"send_all\",\"t\":\"SEQ\",\"d\":{\"n\":%d}}", i);
         free(devserver_command(&gw, command));
     }
-    sleep_ms(500); /* the consumer sleeps: the queue fills, the client stops reading */
+    /* The consumer sleeps: the queue fills, the client stops reading. */
     ubg_stats_t stats;
     stats.size = sizeof stats;
-    CHECK_OK(ubg_client_get_stats(client, &stats));
+    int64_t filled = now_ms() + 10000;
+    do {
+        sleep_ms(50);
+        CHECK_OK(ubg_client_get_stats(client, &stats));
+    } while (stats.queue_full_count == 0 && now_ms() < filled);
     CHECK_MSG(stats.queue_full_count >= 1, "the queue never filled");
     CHECK_MSG(stats.queued_events <= 64, "%llu events queued past a limit of 16", (unsigned long long)stats.queued_events);
     int next = 0;

@@ -14,7 +14,8 @@ package final class LookupPool: @unchecked Sendable {
         fileprivate let host: String
         fileprivate let port: UInt16
         fileprivate let completion: Completion
-        fileprivate weak var pool: LookupPool?
+        /// Strong: the pool holds the job only while it waits, so no cycle outlives that.
+        fileprivate let pool: LookupPool
 
         fileprivate init(host: String, port: UInt16, completion: @escaping Completion, pool: LookupPool) {
             self.host = host
@@ -23,7 +24,7 @@ package final class LookupPool: @unchecked Sendable {
             self.pool = pool
         }
 
-        package func cancel() { pool?.cancel(self) }
+        package func cancel() { pool.cancel(self) }
     }
 
     private struct State {
