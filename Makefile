@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python3
 RELEASE_DIR := .build/release
 SO := $(RELEASE_DIR)/libutilbot_gateway.so
-## The loop thread owns all mutable state (DESIGN.md), so the release build drops the runtime
+## The loop thread owns all mutable state (docs/ARCHITECTURE.md), so the release build drops the runtime
 ## exclusivity checks (about 7% of the CPU per event); debug builds and every test keep them.
 RELEASE_SWIFT_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
 CC ?= cc

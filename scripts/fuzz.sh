@@ -5,11 +5,11 @@
 #
 # TARGET is a file name under Tests/Fuzz/ without .swift (FuzzHandshake) or its short name (handshake);
 # no TARGET means all of them. Each target is built, then run for FUZZ_SECONDS seconds (default 60) on a
-# working copy of its seed corpus (Tests/Fuzz/corpus/<target>/ copied to .build-Tests/Fuzz/corpus/<target>/, which
+# working copy of its seed corpus (Tests/Fuzz/corpus/<target>/ copied to .build-fuzz/corpus/<target>/, which
 # keeps what earlier runs found; FUZZ_FRESH=1 starts from the seeds only). FUZZ_ARGS adds libFuzzer
 # options. A crash, a hang (> 10 s for one input) or running out of memory (> 2048 MB) fails the run; the
-# input that caused it is left in .build-Tests/Fuzz/crashes/<target>/ and the log in .build-Tests/Fuzz/logs/<target>.log.
-# Replay one input with `SWIFT_BACKTRACE=enable=no .build-Tests/Fuzz/bin/<target> FILE`.
+# input that caused it is left in .build-fuzz/crashes/<target>/ and the log in .build-fuzz/logs/<target>.log.
+# Replay one input with `SWIFT_BACKTRACE=enable=no .build-fuzz/bin/<target> FILE`.
 #
 # Needs only the Swift toolchain (swiftc with libFuzzer), libssl-dev and zlib1g-dev.
 set -euo pipefail

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-# Opcodes (protocol.md, "Opcodes").
+# Opcodes (docs/PROTOCOL.md, "Messages").
 OP_ERROR = -1  # gateway -> client
 OP_EVENT = 0  # gateway -> client
 OP_SEND = 1  # client -> gateway
@@ -21,7 +21,7 @@ OP_ACK = 11  # gateway -> client
 #: The only opcodes a client may send; anything else is 4004.
 CLIENT_OPCODES = frozenset({OP_SEND, OP_HEARTBEAT})
 
-# Error / close codes (protocol.md, "Error / close codes").
+# Error / close codes (docs/PROTOCOL.md, "Close codes and reconnects").
 UNKNOWN_ERROR = 1000
 WRONG_VERSION = 4000
 WRONG_AUTH_KEY = 4001
