@@ -247,17 +247,17 @@ def test_an_exception_while_copying_a_batch_loses_no_event(gateway, monkeypatch,
         # Every echo waits in the library, so the first pull takes a full batch.
         assert eventually(lambda: client.stats.queued_events >= count, timeout=30)
 
-        copy = Event._dispatch
+        copy = Event._make
         calls = 0
 
-        def flaky(name, raw, state):
+        def flaky(*fields):
             nonlocal calls
             calls += 1
             if calls in fail_at:
                 raise exception("injected")
-            return copy(name, raw, state)
+            return copy(*fields)
 
-        monkeypatch.setattr(Event, "_dispatch", staticmethod(flaky))
+        monkeypatch.setattr(Event, "_make", staticmethod(flaky))
         seen: list[int] = []
         raised = 0
         deadline = time.monotonic() + 30

@@ -8,6 +8,8 @@ import ctypes
 import re
 from pathlib import Path
 
+import pytest
+
 from utilbot_gateway import _ffi
 
 HEADER = Path(__file__).resolve().parents[3] / "include" / "utilbot_gateway.h"
@@ -108,3 +110,16 @@ def test_the_library_reports_the_struct_size_ctypes_computes():
     assert client.ubg_client_get_stats(handle, ctypes.byref(stats)) == 0
     assert stats.size == ctypes.sizeof(_ffi.CStats)
     assert client.ubg_client_free(handle) == 0
+
+
+def test_the_batch_reader_is_derived_from_the_ctypes_struct_and_checked():
+    from utilbot_gateway.events import EventBatch, _struct_of
+
+    assert EventBatch._STRUCT.size == ctypes.sizeof(_ffi.CEvent)
+
+    class Packed(ctypes.Structure):  # a layout the native struct module would read wrongly
+        _pack_ = 1
+        _fields_ = [("a", ctypes.c_int32), ("b", ctypes.c_size_t)]
+
+    with pytest.raises(ImportError, match="Packed.b"):
+        _struct_of(Packed)

@@ -72,28 +72,40 @@ class Event:
     http_status: int | None = None
     result = Result.OK
 
-    def __init__(self, c: CEvent) -> None:
-        self.type = EventType(c.type)
-        self.name: str | None = c.name.decode() if c.name is not None else None
-        self.raw: str | None = ctypes.string_at(c.data, c.data_len).decode() if c.data else None
-        self.code = c.code if c.has_code or self.type == EventType.LOG else None
-        self.message = c.message.decode() if c.message is not None else None
-        self.local = bool(c.local)
-        self.reconnect = bool(c.reconnect)
-        self.http_status = c.http_status or None
-        self.state = State(c.state)
-        self.result = Result(c.result) if c.result in _RESULTS else Result.EIO
-        self._data: Any = _UNSET
+    type: EventType
+    name: str | None
+    raw: str | None
+    state: State
 
     @classmethod
-    def _dispatch(cls, name: str, raw: str | None, state: State) -> Event:
-        """A DISPATCH event without the generic constructor's work (the hot path of a batch)."""
+    def _make(
+        cls,
+        kind: EventType,
+        name: str | None,
+        raw: str | None,
+        state: State,
+        code: int | None = None,
+        message: str | None = None,
+        local: bool = False,
+        reconnect: bool = False,
+        http_status: int | None = None,
+        result: Result = Result.OK,
+    ) -> Event:
+        """The one constructor (events come only from the library). A DISPATCH, nearly every
+        event, is five stores: its other fields keep their class-level defaults."""
         event = _new(cls)
-        event.type = _DISPATCH
+        event.type = kind
         event.name = name
         event.raw = raw
         event.state = state
         event._data = _UNSET
+        if kind is not _DISPATCH:
+            event.code = code
+            event.message = message
+            event.local = local
+            event.reconnect = reconnect
+            event.http_status = http_status
+            event.result = result
         return event
 
     @property
@@ -126,6 +138,45 @@ class Event:
         return f"Event({', '.join(fields)})"
 
 
+_STRUCT_CODES = {
+    ctypes.c_size_t: "N",
+    ctypes.c_int: "i",
+    ctypes.c_int32: "i",
+    ctypes.c_char_p: "P",
+    ctypes.c_void_p: "P",
+}
+
+
+def _struct_of(structure: type[ctypes.Structure]) -> struct.Struct:
+    """A `struct.Struct` that reads the ctypes `structure` in one call: derived from its fields
+    and checked field by field against their offsets, so the two layouts cannot drift apart."""
+    fmt = "@"
+    for name, kind in structure._fields_:
+        fmt += _STRUCT_CODES[kind]
+        offset = getattr(structure, name).offset
+        if struct.calcsize(fmt) - ctypes.sizeof(kind) != offset:
+            raise ImportError(f"{structure.__name__}.{name}: struct offset differs from ctypes' {offset}")
+    return struct.Struct(fmt + "x" * (ctypes.sizeof(structure) - struct.calcsize(fmt)))
+
+
+def _other_event(fields: tuple[Any, ...]) -> Event:
+    """An event other than DISPATCH, from the unpacked ubg_event_t."""
+    _, kind, name_p, data_p, data_len, code, has_code, message_p, local, reconnect, http_status, state, result = fields
+    kind = EventType(kind)
+    return Event._make(
+        kind,
+        ctypes.string_at(name_p).decode() if name_p else None,
+        _utf8(data_p, data_len) if data_p else None,
+        State(state),
+        code if has_code or kind == EventType.LOG else None,
+        ctypes.string_at(message_p).decode() if message_p else None,
+        bool(local),
+        bool(reconnect),
+        http_status or None,
+        Result(result) if result in _RESULTS else Result.EIO,
+    )
+
+
 class EventBatch:
     """Pulls up to `CAPACITY` events in one library call and copies them out as `Event`s.
 
@@ -139,10 +190,7 @@ class EventBatch:
     """
 
     CAPACITY = 256
-    # ubg_event_t: size, type, name, data, data_len, code, has_code, message, local, reconnect,
-    # http_status, state, result (native alignment), padded to sizeof(ubg_event_t).
-    _FORMAT = "@NiPPNiiPiiiii"
-    _STRUCT = struct.Struct(_FORMAT + "x" * (ctypes.sizeof(CEvent) - struct.calcsize(_FORMAT)))
+    _STRUCT = _struct_of(CEvent)
 
     def __init__(self) -> None:
         self._array = (CEvent * self.CAPACITY)()
@@ -181,19 +229,21 @@ class EventBatch:
         append = copied.append
         names: dict[int, str] = {}
         utf8 = _utf8
-        dispatch = Event._dispatch
+        make = Event._make
         states = _STATES
         size = self._STRUCT.size
         unpacked = self._STRUCT.iter_unpack(self._view[start * size : n * size])
         try:
-            for i, (_, kind, name_p, data_p, data_len, *_rest, state, _result) in enumerate(unpacked, start):
+            for fields in unpacked:
+                kind = fields[1]
                 if kind == _DISPATCH:
+                    name_p, data_p = fields[2], fields[3]
                     name = names.get(name_p)
                     if name is None:
                         name = names[name_p] = ctypes.string_at(name_p).decode()
-                    append(dispatch(name, utf8(data_p, data_len) if data_p else None, states[state]))
+                    append(make(_DISPATCH, name, utf8(data_p, fields[4]) if data_p else None, states[fields[11]]))
                 else:
-                    append(Event(self._array[i]))
+                    append(_other_event(fields))
         except BaseException:
             # No call returns between these two stores, so a second Ctrl-C cannot split them.
             self._copied = start + len(copied)
