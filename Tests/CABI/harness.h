@@ -31,6 +31,18 @@ int under_valgrind(void);
  * bounds are never counted in a fixed window: tests wait for them with generous deadlines. */
 int slack_ms(void);
 
+/* ThreadSanitizer does not support a process that forks while it has threads. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+#ifndef UNDER_TSAN
+#define UNDER_TSAN 0
+#endif
+
 /* The dev gateway. */
 typedef struct {
     pid_t pid;

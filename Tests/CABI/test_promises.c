@@ -210,6 +210,11 @@ static void *connect_in_the_child(void *arg) {
  * to accept sends that never left, and ubg_client_free waited forever); a client made in the
  * child works, on a default loop of its own; the parent's client is unaffected. */
 static void test_fork_child_refuses_the_parents_client(void) {
+    if (UNDER_TSAN) {
+        fprintf(stderr, "  (skipped under ThreadSanitizer, which cannot follow a fork of a threaded process; "
+                        "the plain, valgrind and AddressSanitizer runs cover it)\n");
+        return;
+    }
     devserver gw;
     devserver_start(&gw, BASIC);
     char url[512];
@@ -217,10 +222,15 @@ static void test_fork_child_refuses_the_parents_client(void) {
     ubg_client_t client = make_client(NULL, url, "dev-key", NULL, NULL);
     CHECK_OK(ubg_client_connect(client));
     CHECK_MSG(pull_until_ready(client, 10000), "never READY");
+    /* The child reports through a pipe: under valgrind its exit status is the leak check's, and
+     * the parent's objects are lost to the child by design. */
+    int report[2];
+    CHECK(pipe(report) == 0);
     fflush(NULL);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        close(report[0]);
         alarm(30);
         int failed = 0;
         if (ubg_client_send(client, "x", "{}") != UBG_ESTATE) failed |= 1;
@@ -237,14 +247,19 @@ static void test_fork_child_refuses_the_parents_client(void) {
         pthread_t thread;
         if (pthread_create(&thread, NULL, connect_in_the_child, &c) != 0 || pthread_join(thread, NULL) != 0) failed |= 32;
         if (!c.ready) failed |= 64;
-        _exit(failed);
+        if (write(report[1], &failed, sizeof failed) != (ssize_t)sizeof failed) _exit(1);
+        _exit(0);
     }
+    close(report[1]);
+    int failed = -1;
+    ssize_t got = read(report[0], &failed, sizeof failed);
+    close(report[0]);
     int status = 0;
     CHECK(waitpid(pid, &status, 0) == pid);
-    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "the child failed (status %d; bits: 1 send, 2 message, 4 pull, 8 state, 16 free, 32 thread, 64 new "
-              "client never READY)",
-              WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+    CHECK_MSG(got == (ssize_t)sizeof failed && failed == 0,
+              "the child failed (%d; bits: 1 send, 2 message, 4 pull, 8 state, 16 free, 32 thread, 64 new client "
+              "never READY; -1: no report, status %d)",
+              failed, status);
     CHECK_OK(ubg_client_send(client, "after_fork", "{}"));
     ubg_state_t state;
     CHECK_OK(ubg_client_get_state(client, &state));

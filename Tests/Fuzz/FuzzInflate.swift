@@ -8,7 +8,8 @@
 //   refused with `.decompress`;
 // - a differential on the stream: when every message inflates, a second inflater given all the bytes as
 //   one message produces their outputs concatenated (or refuses with `.messageTooLarge` exactly when the
-//   total exceeds the cap); when the whole inflates, every message does.
+//   total exceeds the cap); when the whole inflates, every message does. A payload split over messages
+//   comes out with its last part: the whole ends incomplete exactly when the last message does.
 import UtilbotGateway
 
 private let cap = 1 << 20
@@ -41,13 +42,18 @@ public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
     }
     var outputs: [UInt8] = []
     var allInflated = true
+    var incomplete = false
     for message in messages {
-        let result = Result { () throws(GatewayError) in try inflater.inflate(Array(message)) }
+        let result = inflate(message, with: inflater)
         switch result {
-        case .success(let output):
+        case .success(nil):
+            require(!message.isEmpty, "an empty message was taken as part of a payload")
+            incomplete = true
+        case .success(let output?):
             require(!message.isEmpty, "an empty message inflated")
             require(output.count <= cap, "inflated to \(output.count) bytes, over the cap")
             outputs += output
+            incomplete = false
             // What a connection does next with the message; it must not crash.
             _ = try? JSONScanner.scanEnvelope(output)
         case .failure(let error):
@@ -68,20 +74,32 @@ public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
     } catch {
         violation("Inflater.init failed: \(error)")
     }
-    let whole = Result { () throws(GatewayError) in try single.inflate(stream) }
+    let whole = inflate(stream[...], with: single)
     switch whole {
-    case .success(let output):
+    case .success(nil):
+        require(allInflated, "the stream inflates in one message but not in \(messages.count)")
+        require(incomplete, "the stream as one message is incomplete, its last message completes it")
+    case .success(let output?):
         require(output.count <= cap, "inflated to \(output.count) bytes, over the cap")
         require(allInflated, "the stream inflates in one message but not in \(messages.count)")
+        require(!incomplete, "the stream as one message is complete, its last message leaves it incomplete")
         require(output == outputs, "one message gives \(output.count) bytes, \(messages.count) give \(outputs.count)")
     case .failure(let error):
         require(
             error.code == .decompress || error.code == .messageTooLarge, "inflate failed with \(error.code)")
         if allInflated {
             require(
-                error.code == .messageTooLarge && outputs.count > cap,
+                // An incomplete last payload counts toward the single message's cap, not the outputs.
+                error.code == .messageTooLarge && (outputs.count > cap || incomplete),
                 "\(messages.count) messages inflate to \(outputs.count) bytes, one message fails: \(error)")
         }
     }
     return 0
+}
+
+/// One message through the inflater: its payload's bytes, nil while the payload is incomplete.
+private func inflate(_ message: ArraySlice<UInt8>, with inflater: Inflater) -> Result<[UInt8]?, GatewayError> {
+    message.withUnsafeBytes { bytes in
+        Result { () throws(GatewayError) -> [UInt8]? in try inflater.inflateIntoBuffer(bytes).map { Array($0) } }
+    }
 }

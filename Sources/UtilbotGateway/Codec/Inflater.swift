@@ -98,6 +98,8 @@ package final class Inflater {
     /// per message): the slice must be dropped before the next call, or that call copies it. Nil
     /// while the payload is incomplete (its output waits for the next message).
     package func inflateIntoBuffer(_ message: UnsafeRawBufferPointer) throws(GatewayError) -> ArraySlice<UInt8>? {
+        // Refused before anything changes: a payload under way goes on with the next message.
+        guard !message.isEmpty else { throw GatewayError(.decompress, "empty message is not valid compressed data") }
         if !partial {
             // A buffer grown by one large message is not kept for the small ones after it.
             if buffer.capacity > Inflater.keptCapacity {
