@@ -22,8 +22,8 @@ package struct SessionConfiguration: Sendable, Equatable {
 /// `Action`s for the driver to carry out. No I/O, no clock of its own, no threads: tests drive
 /// it with a virtual clock.
 ///
-/// Order on every connection (DESIGN.md): Hello, the first heartbeat at once, Identify, then a
-/// heartbeat every interval. Sends before `bot_connect_success` wait in a bounded queue.
+/// Order on every connection (docs/PROTOCOL.md, "The session on one connection"): Hello, the
+/// first heartbeat at once, Identify, then heartbeats on the Hello's fixed schedule. Sends before `bot_connect_success` wait in a bounded queue.
 package struct SessionStateMachine {
     package enum Action: Equatable, Sendable {
         /// Open a new WebSocket connection.
@@ -137,14 +137,14 @@ package struct SessionStateMachine {
         guard name != "identify" else {
             throw GatewayError(.invalidArgument, "identify is sent by the library; set the key instead")
         }
-        guard let data else { return JSONWriter.payload(op: 1, t: name, d: nil) }
+        guard let data else { return JSONWriter.payload(op: GatewayOpcode.event.rawValue, t: name, d: nil) }
         try JSONScanner.validate(data)
-        // protocol.md: d is an object; the gateway closes with 4005 on anything else.
+        // d is an object; the gateway closes with 4005 on anything else (docs/PROTOCOL.md, "Messages").
         guard data.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{") else {
             throw GatewayError(
                 .invalidArgument, "the event data must be a JSON object (the gateway answers 4005 otherwise)")
         }
-        return data.withUnsafeBytes { JSONWriter.payload(op: 1, t: name, d: $0) }
+        return data.withUnsafeBytes { JSONWriter.payload(op: GatewayOpcode.event.rawValue, t: name, d: $0) }
     }
 
     /// Sends (ready) or queues (not yet ready) a payload made by `payload(name:data:)`.
@@ -226,8 +226,8 @@ package struct SessionStateMachine {
         // offsets count from the message's first byte.
         let base = message.startIndex
         let d = envelope.d.map { message[(base + $0.lowerBound)..<(base + $0.upperBound)] }
-        switch envelope.op {
-        case 0:
+        switch GatewayOpcode(rawValue: envelope.op) {
+        case .dispatch:
             guard let name = envelope.t else {
                 actions.append(.emit(.localError(GatewayError(.invalidJSON, "op 0 event without a name (t)"))))
                 return nil
@@ -251,9 +251,9 @@ package struct SessionStateMachine {
             if state == .ready {
                 actions += queue.popAll().map { .sendEvent($0) }
             }
-        case 5:
+        case .hello:
             actions += hello(d, now: now)
-        case 11:
+        case .heartbeatAck:
             guard let rtt = heartbeat?.ackReceived(now: now) else {
                 actions.append(.emit(.log(.debug, "heartbeat ACK without a pending heartbeat; ignored")))
                 return nil
@@ -264,11 +264,12 @@ package struct SessionStateMachine {
                 backoff.reset()
             }
             actions.append(.emit(.heartbeatAck(nanoseconds: rtt)))
-        case -1:
+        case .error:
             lastGatewayErrorCode = envelope.e
             actions.append(.emit(.gatewayError(code: envelope.e, message: envelope.m, data: d)))
-        default:
-            actions.append(.emit(.log(.debug, "ignored a message with the unknown op \(envelope.op)")))
+        case .event, .heartbeat, nil:
+            actions.append(
+                .emit(.log(.debug, "ignored a message with the op \(envelope.op), not one the gateway sends")))
         }
         return nil
     }
@@ -400,7 +401,7 @@ package struct SessionStateMachine {
 
     // MARK: Internals
 
-    package static let heartbeatPayload = Array(#"{"op":10}"#.utf8)
+    package static let heartbeatPayload = JSONWriter.payload(op: GatewayOpcode.heartbeat.rawValue, t: nil, d: nil)
     /// Longer intervals in a Hello are taken as this one (an hour).
     package static let maxHeartbeatIntervalMilliseconds: UInt64 = 3_600_000
 
@@ -437,21 +438,17 @@ package struct SessionStateMachine {
             .emit(.log(.info, "Hello: heartbeat every \(interval / 1_000_000) ms")),
             .send(Self.heartbeatPayload),
         ]
-        var identify = JSONWriter()
-        identify.beginObject()
-        identify.key("op")
-        identify.int(1)
-        identify.key("t")
-        identify.string("identify")
-        identify.key("d")
-        identify.beginObject()
-        identify.key("type")
-        identify.string(configuration.identifyType)
-        identify.key("key")
-        identify.string(configuration.key)
-        identify.endObject()
-        identify.endObject()
-        actions.append(.send(identify.bytes))
+        var who = JSONWriter()
+        who.beginObject()
+        who.key("type")
+        who.string(configuration.identifyType)
+        who.key("key")
+        who.string(configuration.key)
+        who.endObject()
+        let identify = who.bytes.withUnsafeBytes {
+            JSONWriter.payload(op: GatewayOpcode.event.rawValue, t: "identify", d: $0)
+        }
+        actions.append(.send(identify))
         actions.append(.emit(.log(.info, "identifying as \(configuration.identifyType)")))
         readyDeadline = now + configuration.readyTimeoutNanoseconds
         actions += transition(to: .identifying)
