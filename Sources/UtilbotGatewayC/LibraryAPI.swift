@@ -7,8 +7,6 @@ import UtilbotGatewayTypes
     constantStrings.pointer(libraryVersion)
 }
 
-let libraryVersion = "0.1.0"
-
 /// The name of a result code, such as "UBG_EINVAL", or "UBG_UNKNOWN" for a value that is not
 /// a result code. A static string: never free it. Thread-safe; never fails.
 @c public func ubg_result_name(_ result: ubg_result_t) -> UnsafePointer<CChar> {

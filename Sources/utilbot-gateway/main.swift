@@ -51,7 +51,7 @@ func fail(_ message: String, status: Int32 = 1) -> Never {
 }
 
 struct Arguments {
-    var url = "wss://gateway.utilbot.co/?v=1"
+    var url = GatewayURL.defaultURL
     var key: String?
     var type = "bot"
     var compression = false

@@ -120,7 +120,7 @@ struct WebSocketClientIntegrationTests {
         let json = String(decoding: bytes, as: UTF8.self)
         #expect(json.contains("\"path\": \"/headers?v=1&compression=zlib\""))
         #expect(json.contains("\"host\": \"127.0.0.1:\(peer.ws)\""))
-        #expect(json.contains("\"user_agent\": \"utilbot-gateway-swift/"))
+        #expect(json.contains("\"user_agent\": \"utilbot-gateway/\(libraryVersion)"))
         #expect(json.contains("\"version\": \"13\""))
         harness.close()
         _ = try harness.nextClose()

@@ -11,7 +11,7 @@ package struct WebSocketOptions: Sendable, Equatable {
     package var connectAttemptTimeoutMilliseconds: UInt64 = 5_000
     /// How long to wait for the server's answer to our close frame.
     package var closeTimeoutMilliseconds: UInt64 = 5_000
-    package var userAgent = "utilbot-gateway-swift/0.1"
+    package var userAgent = "utilbot-gateway/\(libraryVersion)"
 
     package init() {}
 }

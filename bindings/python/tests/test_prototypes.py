@@ -123,3 +123,9 @@ def test_the_batch_reader_is_derived_from_the_ctypes_struct_and_checked():
 
     with pytest.raises(ImportError, match="Packed.b"):
         _struct_of(Packed)
+
+
+def test_the_package_and_the_library_it_loads_have_one_version():
+    import utilbot_gateway
+
+    assert utilbot_gateway.version() == utilbot_gateway.__version__

@@ -12,6 +12,8 @@ import pytest
 
 from gateway_process import Gateway
 
+from utilbot_gateway import __version__
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -47,7 +49,7 @@ def test_the_wheel_bundles_a_library_that_needs_no_swift_runtime(clean_venv):
     assert result.returncode == 0, result.stderr.decode()
     location, _, version = result.stdout.decode().splitlines()
     assert location.startswith(str(clean_venv.parent.parent)), location  # imported from the venv, not the repository
-    assert version == "0.1.0"
+    assert version == __version__
     library = Path(location).parent / "libutilbot_gateway.so"
     ldd = subprocess.run(["ldd", str(library)], capture_output=True, timeout=30).stdout.decode()
     assert "libswift" not in ldd and "not found" not in ldd, ldd

@@ -13,6 +13,7 @@ Utilbot-compatible gateway server for tests and offline bot development, is the 
 ``utilbot_gateway.devserver`` (``python3 -m utilbot_gateway.devserver --help``).
 """
 
+from ._version import __version__
 from .aio import AsyncClient
 from .client import DEFAULT_URL, Client
 from .errors import (
@@ -41,6 +42,7 @@ def version() -> str:
 
 
 __all__ = [
+    "__version__",
     "AsyncClient",
     "Client",
     "ClientClosedError",
