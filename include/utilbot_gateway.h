@@ -65,7 +65,7 @@ typedef enum ubg_result {
     UBG_OK = 0,             /**< success */
     UBG_EINVAL = 1,         /**< an argument is invalid (NULL, out of range, not JSON, ...) */
     UBG_ESTATE = 2,         /**< the call is not allowed in the current state */
-    UBG_EUNSUPPORTED = 3,   /**< not supported */
+    /* 3 is not used (it was UBG_EUNSUPPORTED, which nothing returned). */
     UBG_ERESOLVE = 10,      /**< the host name could not be resolved */
     UBG_ECONNECT = 11,      /**< the TCP connection failed */
     UBG_ETIMEOUT = 12,      /**< a timeout expired (also: no event within the wait) */

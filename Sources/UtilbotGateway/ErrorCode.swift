@@ -6,7 +6,6 @@ package enum ErrorCode: Int32, Sendable, CaseIterable {
     case ok = 0
     case invalidArgument = 1
     case invalidState = 2
-    case unsupported = 3
     case resolve = 10
     case connect = 11
     case timeout = 12
@@ -28,7 +27,6 @@ package enum ErrorCode: Int32, Sendable, CaseIterable {
         case .ok: "UBG_OK"
         case .invalidArgument: "UBG_EINVAL"
         case .invalidState: "UBG_ESTATE"
-        case .unsupported: "UBG_EUNSUPPORTED"
         case .resolve: "UBG_ERESOLVE"
         case .connect: "UBG_ECONNECT"
         case .timeout: "UBG_ETIMEOUT"
@@ -52,7 +50,6 @@ package enum ErrorCode: Int32, Sendable, CaseIterable {
         case .ok: "no error"
         case .invalidArgument: "invalid argument"
         case .invalidState: "call not allowed in the current state"
-        case .unsupported: "not supported"
         case .resolve: "host name could not be resolved"
         case .connect: "TCP connection failed"
         case .timeout: "operation timed out"

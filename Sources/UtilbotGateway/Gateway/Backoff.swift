@@ -1,6 +1,7 @@
 /// Exponential backoff with full jitter: the n-th delay is uniform in [0, min(cap, base * 2^n)]
-/// (the "Full Jitter" of AWS's analysis, which spreads a mass reconnect best). `reset()` after a
-/// successful identify starts over.
+/// (the "Full Jitter" of AWS's analysis, which spreads a mass reconnect best). The session calls
+/// `reset()` once a session proves itself, at its first heartbeat ACK after READY
+/// (docs/PROTOCOL.md, "Close codes and reconnects").
 package struct Backoff: Sendable, Equatable {
     package var baseNanoseconds: UInt64
     package var capNanoseconds: UInt64

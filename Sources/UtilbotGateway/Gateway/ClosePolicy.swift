@@ -1,5 +1,5 @@
-/// What a close code means for the session (protocol.md, "Error / close codes"; DESIGN.md,
-/// "Protocol decisions"). The policy lives here, on the code, and nowhere else.
+/// What a close code means for the session (docs/PROTOCOL.md, "Close codes and reconnects").
+/// The policy lives here, on the code, and nowhere else.
 package enum ClosePolicy: Equatable, Sendable {
     /// 4000 wrong version, 4001 wrong key, 4007 wrong identify: retrying cannot help. Report, stop.
     case fatal
@@ -16,7 +16,7 @@ package enum ClosePolicy: Equatable, Sendable {
         }
     }
 
-    /// The gateway's name for its own codes (protocol.md), for messages and the C API.
+    /// The gateway's name for its own codes (docs/PROTOCOL.md), for messages and the C API.
     package static func name(of code: Int) -> String? {
         switch code {
         case 1000: "Unknown Error"

@@ -1,15 +1,16 @@
 /// Heartbeat bookkeeping for one connection: when the next beat is due, whether the last one was
 /// answered, and the latency of answered beats.
 ///
-/// Beats run at a fixed rate on the ideal schedule of the connection (docs/PROTOCOL.md): beat n
+/// Beats run at a fixed rate on the ideal schedule of the connection (docs/PROTOCOL.md,
+/// "Heartbeats"): beat n
 /// belongs to slot `hello + n × interval`, the first at once. Each beat after the first leaves
 /// `lead` before its slot, so that it reaches the gateway on time even with some network delay
 /// or a busy host; a beat that leaves late (a stalled host) never pushes the later ones back.
 ///
 /// A connection is a zombie when a beat is due, the oldest unanswered beat has waited about an
 /// interval, and nothing at all arrived since it was sent (any message, or any byte of one, proves
-/// the server alive, not only an ACK). The first beat is due at once: DESIGN.md leaves the jitter
-/// of a mass reconnect to the reconnect backoff.
+/// the server alive, not only an ACK). The first beat is due at once: the reconnect backoff's
+/// jitter spreads a mass reconnect.
 package struct Heartbeat: Sendable, Equatable {
     package let intervalNanoseconds: UInt64
     /// How long before its slot a beat leaves: 1/16 of the interval, at most a second.

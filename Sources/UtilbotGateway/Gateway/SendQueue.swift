@@ -13,7 +13,6 @@ package struct SendQueue: Sendable, Equatable {
     }
 
     package var count: Int { items.count }
-    package var isEmpty: Bool { count == 0 }
 
     package mutating func push(_ payload: [UInt8]) throws(GatewayError) {
         guard count < maxMessages else {

@@ -166,8 +166,13 @@ package final class Connection: @unchecked Sendable {
         readingPaused = false
         if unwatched, stage == .open {
             unwatched = false
-            registration = loop.register(fd: fd, events: 0) { events in self.handle(events) }
             interest = 0
+            do {
+                registration = try loop.register(fd: fd, events: 0) { events in self.handle(events) }
+            } catch {
+                fail(error)
+                return
+            }
         }
         updateInterest()
         // Plaintext OpenSSL already decrypted does not make the socket readable again.
@@ -214,7 +219,12 @@ package final class Connection: @unchecked Sendable {
             return
         }
         // The loop holds the connection until `release()` unregisters it.
-        registration = loop.register(fd: fd, events: 0) { events in self.handle(events) }
+        do {
+            registration = try loop.register(fd: fd, events: 0) { events in self.handle(events) }
+        } catch {
+            attemptFailed("\(address): \(error.message)")
+            return
+        }
         setInterest(EPOLLOUT.rawValue)
         attemptTimer = loop.schedule(afterNanoseconds: attemptTimeoutNanoseconds) { [weak self] in
             guard let self, self.stage == .connecting else { return }

@@ -63,7 +63,11 @@ package final class EventLoop: @unchecked Sendable {
         var event = epoll_event()
         event.events = EPOLLIN.rawValue
         event.data.u64 = 0
-        epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
+        if case .failure(let error) = systemCall("epoll_ctl", { epoll_ctl(ep, EPOLL_CTL_ADD, wake, &event) }) {
+            close(wake)
+            close(ep)
+            throw GatewayError(.io, error.description)
+        }
     }
 
     deinit {
@@ -153,29 +157,37 @@ package final class EventLoop: @unchecked Sendable {
 
     // MARK: I/O registration (loop thread)
 
-    package func register(fd: Int32, events: UInt32, handler: @escaping IOHandler) -> Registration {
+    /// Watches `fd`; fails when epoll cannot (out of memory, or the limit of watches reached).
+    package func register(fd: Int32, events: UInt32, handler: @escaping IOHandler) throws(GatewayError) -> Registration
+    {
+        var event = epoll_event()
+        event.events = events
+        event.data.u64 = nextID
+        if case .failure(let error) = systemCall("epoll_ctl", { epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event) }) {
+            throw GatewayError(.io, error.description)
+        }
         let id = nextID
         nextID += 1
         handlers[id] = handler
-        var event = epoll_event()
-        event.events = events
-        event.data.u64 = id
-        epoll_ctl(epollFD, EPOLL_CTL_ADD, fd, &event)
         return Registration(id: id, fd: fd)
     }
 
+    /// Changes what a registered descriptor is watched for. It cannot fail for a descriptor that
+    /// is registered and open: a failure is a bug of the caller's, caught in debug builds.
     package func modify(_ registration: Registration, events: UInt32) {
         var event = epoll_event()
         event.events = events
         event.data.u64 = registration.id
-        epoll_ctl(epollFD, EPOLL_CTL_MOD, registration.fd, &event)
+        let result = systemCall("epoll_ctl") { epoll_ctl(epollFD, EPOLL_CTL_MOD, registration.fd, &event) }
+        assert((try? result.get()) != nil, "epoll_ctl(MOD) of a registered descriptor failed: \(result)")
     }
 
     /// Stops watching the descriptor. Events already reported for it are dropped: the
     /// registration id, not the fd, identifies the handler, so a reused fd never gets them.
     package func unregister(_ registration: Registration) {
         handlers[registration.id] = nil
-        epoll_ctl(epollFD, EPOLL_CTL_DEL, registration.fd, nil)
+        let result = systemCall("epoll_ctl") { epoll_ctl(epollFD, EPOLL_CTL_DEL, registration.fd, nil) }
+        assert((try? result.get()) != nil, "epoll_ctl(DEL) of a registered descriptor failed: \(result)")
     }
 
     // MARK: Timers (loop thread)

@@ -20,7 +20,6 @@ class Result(enum.IntEnum):
     OK = 0
     EINVAL = 1
     ESTATE = 2
-    EUNSUPPORTED = 3
     ERESOLVE = 10
     ECONNECT = 11
     ETIMEOUT = 12
