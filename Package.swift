@@ -30,5 +30,6 @@ let package = Package(
         .testTarget(name: "WebSocketTests", dependencies: ["UtilbotGateway"]),
         .testTarget(name: "TransportTests", dependencies: ["UtilbotGateway"]),
         .testTarget(name: "GatewayTests", dependencies: ["UtilbotGateway"]),
+        .testTarget(name: "CABIUnitTests", dependencies: ["UtilbotGatewayC", "UtilbotGateway", "UtilbotGatewayTypes"]),
     ]
 )
