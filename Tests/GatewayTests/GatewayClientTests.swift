@@ -1,0 +1,100 @@
+import Glibc
+import Synchronization
+import Testing
+import UtilbotGateway
+
+/// Records what a GatewayClient reports, for a test thread to wait on.
+private final class Recorder: GatewayClientDelegate, @unchecked Sendable {
+    private let events = Mutex<[SessionEvent]>([])
+
+    func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent) {
+        events.withLock { $0.append(event) }
+    }
+
+    var all: [SessionEvent] { events.withLock { $0 } }
+
+    /// Waits until `predicate` holds for the events so far (10 s at most).
+    func wait(_ what: String, _ predicate: ([SessionEvent]) -> Bool) -> Bool {
+        let deadline = monotonicNanoseconds() + 10_000_000_000
+        while monotonicNanoseconds() < deadline {
+            if predicate(all) { return true }
+            usleep(10_000)
+        }
+        Issue.record("timed out waiting for \(what); events: \(all)")
+        return false
+    }
+
+    func dispatches(named name: String) -> [String] {
+        all.compactMap {
+            guard case .dispatch(name, let data) = $0 else { return nil }
+            return data.map { String(decoding: $0, as: UTF8.self) }
+        }
+    }
+}
+
+/// The session driver on a real loop against the dev gateway: states in order, identify,
+/// dispatches, sends, the host's close, and back-pressure.
+@Suite(.timeLimit(.minutes(1)))
+struct GatewayClientTests {
+    private func client(_ url: String, recorder: Recorder) throws -> (GatewayClient, EventLoop) {
+        let loop = try EventLoop()
+        try loop.start()
+        var options = GatewayOptions(key: "dev-key")
+        options.url = url
+        options.session.backoffBaseNanoseconds = 50_000_000
+        options.session.backoffCapNanoseconds = 400_000_000
+        let client = try GatewayClient(loop: loop, options: options)
+        client.delegate = recorder
+        return (client, loop)
+    }
+
+    @Test func identifiesSendsAndClosesWithTheStatesInOrder() throws {
+        let gateway = DevGateway(["--heartbeat", "200", "--key", "dev-key", "--echo"])
+        let recorder = Recorder()
+        let (client, loop) = try client(gateway.url, recorder: recorder)
+        defer { loop.stop() }
+        try client.send(name: "early", data: Array(#"{"n":1}"#.utf8))  // waits for ready
+        client.start()
+        #expect(recorder.wait("READY") { $0.contains(.ready) })
+        #expect(recorder.wait("the echo of the early send") { _ in !recorder.dispatches(named: "ECHO").isEmpty })
+        #expect(recorder.dispatches(named: "ECHO") == [#"{"t":"early","d":{"n":1}}"#])
+        #expect(recorder.wait("a heartbeat ACK") { $0.contains { if case .heartbeatAck = $0 { true } else { false } } })
+        client.stop()
+        #expect(recorder.wait("CLOSED") { $0.contains(.state(.closed)) })
+        let states = recorder.all.compactMap { if case .state(let s) = $0 { s } else { nil } }
+        #expect(states == [.connecting, .identifying, .ready, .closing, .closed])
+        guard
+            case .closed(1000, _, false, nil, nil)? = recorder.all.first(where: {
+                if case .closed = $0 { true } else { false }
+            })
+        else {
+            Issue.record("expected a clean CLOSED 1000, got \(recorder.all)")
+            return
+        }
+        #expect(throws: GatewayError.self) { try client.send(name: "late", data: nil) }
+        #expect(client.statistics.state == .closed)
+    }
+
+    @Test func pausedReadsHoldTheFloodAndResumingDeliversItInOrder() throws {
+        let gateway = DevGateway(["--heartbeat", "200", "--key", "dev-key"])
+        let recorder = Recorder()
+        let (client, loop) = try client(gateway.url + "?v=1&fault_flood=500", recorder: recorder)
+        defer { loop.stop() }
+        client.start()
+        #expect(recorder.wait("READY") { $0.contains(.ready) })
+        let paused = Mutex(false)
+        loop.execute {
+            client.setReadsPaused(true)
+            paused.withLock { $0 = true }
+        }
+        #expect(recorder.wait("the pause") { _ in paused.withLock { $0 } })
+        let held = recorder.dispatches(named: "FLOOD").count
+        usleep(500_000)
+        #expect(recorder.dispatches(named: "FLOOD").count == held)  // nothing more while paused
+        loop.execute { client.setReadsPaused(false) }
+        #expect(recorder.wait("the whole flood") { _ in recorder.dispatches(named: "FLOOD").count == 500 })
+        #expect(recorder.dispatches(named: "FLOOD") == (0..<500).map { #"{"seq":\#($0)}"# })
+        #expect(!recorder.all.contains { if case .closed = $0 { true } else { false } })
+        client.detach()
+    }
+}
