@@ -40,7 +40,7 @@ extension GatewayClientDelegate {
 }
 
 /// A gateway session on an event loop: it runs the `SessionStateMachine`, one
-/// `WebSocketClient` per connection attempt, the zlib inflater and the session's timer.
+/// `WebSocketClient` and one `PayloadDecoder` per connection attempt, and the session's timer.
 ///
 /// `start`, `send`, `stop` and `statistics` may be called from any thread; everything else
 /// happens on the loop thread, where the delegate is called.
@@ -67,7 +67,7 @@ package final class GatewayClient: @unchecked Sendable {
     // Loop-thread state.
     private var machine: SessionStateMachine
     private var webSocket: WebSocketClient?
-    private var inflater: Inflater?
+    private var payloads: PayloadDecoder?
     private var timer: EventLoop.TimerID?
     private var timerDeadline: UInt64?
     private var detached = false
@@ -251,13 +251,11 @@ package final class GatewayClient: @unchecked Sendable {
 
     private func connect() {
         webSocket?.delegate = nil
-        inflater = nil
-        if url.compression {
-            do {
-                inflater = try Inflater(maxMessageSize: options.webSocket.maxMessageSize)
-            } catch {
-                emit(.localError(error))
-            }
+        do {
+            payloads = try PayloadDecoder(compressed: url.compression, maxMessageSize: options.webSocket.maxMessageSize)
+        } catch {
+            emit(.localError(error))  // zlib could not start (no memory): messages are taken as they come
+            payloads = try? PayloadDecoder(compressed: false, maxMessageSize: options.webSocket.maxMessageSize)
         }
         let client = WebSocketClient(
             loop: loop, url: url.webSocketURL, options: options.webSocket, tlsContext: tlsContext)
@@ -333,30 +331,15 @@ extension GatewayClient: WebSocketClientDelegate {
     }
 
     package func webSocket(_ client: WebSocketClient, didReceive event: WebSocketConnection.Event) {
-        guard client === webSocket else { return }
+        guard client === webSocket, let payloads else { return }
         switch event {
-        case .text(let message):
-            count(message.count)
-            receive(message)
-        case .binary(let bytes):
-            count(bytes.count)
-            guard let inflater else {
-                receive(bytes)
-                return
-            }
-            let inflated = bytes.withUnsafeBytes { wire in
-                Result { () throws(GatewayError) -> ArraySlice<UInt8>? in try inflater.inflateIntoBuffer(wire) }
-            }
-            switch inflated {
-            case .success(let message):
-                // nil: a payload split over messages; the rest comes with the next one.
-                if let message { receive(message) }
-            case .failure(let error):
-                let code = error.code == .messageTooLarge ? CloseCode.messageTooBig : CloseCode.invalidPayload
-                perform(machine.connectionBroken(error, closeCode: code))
-            }
-        case .ping, .pong, .closed:
-            return
+        case .text(let bytes), .binary(let bytes): count(bytes.count)
+        case .ping, .pong, .closed: return
+        }
+        do throws(GatewayError) {
+            if let payload = try payloads.payload(of: event) { receive(payload) }
+        } catch {
+            perform(machine.connectionBroken(error, closeCode: PayloadDecoder.closeCode(for: error)))
         }
     }
 
@@ -399,7 +382,7 @@ extension GatewayClient: WebSocketClientDelegate {
                 self?.retired.removeAll { !$0.isLingering }
             }
         }
-        inflater = nil
+        payloads = nil
         let unconfirmed = unconfirmedSends
         unconfirmedSends = 0
         reportUndelivered(unconfirmed, "the connection ended before they were written")
