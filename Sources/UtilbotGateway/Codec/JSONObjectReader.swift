@@ -97,49 +97,6 @@ package enum JSONObjectReader {
     /// Unescapes the contents of a validated JSON string.
     private static func decodeString(_ contents: ArraySlice<UInt8>) -> String {
         guard contents.contains(UInt8(ascii: "\\")) else { return String(decoding: contents, as: UTF8.self) }
-        var scalars = String.UnicodeScalarView()
-        var utf8: [UInt8] = []
-        var i = contents.startIndex
-        func flush() {
-            scalars.append(contentsOf: String(decoding: utf8, as: UTF8.self).unicodeScalars)
-            utf8.removeAll()
-        }
-        func hex4(_ at: Int) -> UInt32 {
-            var v: UInt32 = 0
-            for b in contents[at..<(at + 4)] {
-                v = v << 4 | UInt32(b <= 0x39 ? b - 0x30 : (b | 0x20) - 0x61 + 10)
-            }
-            return v
-        }
-        while i < contents.endIndex {
-            let b = contents[i]
-            guard b == UInt8(ascii: "\\") else {
-                utf8.append(b)
-                i += 1
-                continue
-            }
-            let e = contents[i + 1]
-            i += 2
-            switch e {
-            case UInt8(ascii: "n"): utf8.append(0x0A)
-            case UInt8(ascii: "t"): utf8.append(0x09)
-            case UInt8(ascii: "r"): utf8.append(0x0D)
-            case UInt8(ascii: "b"): utf8.append(0x08)
-            case UInt8(ascii: "f"): utf8.append(0x0C)
-            case UInt8(ascii: "u"):
-                flush()
-                var value = hex4(i)
-                i += 4
-                if value >= 0xD800 && value < 0xDC00 {
-                    let low = hex4(i + 2)
-                    value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
-                    i += 6
-                }
-                scalars.append(Unicode.Scalar(value) ?? "\u{FFFD}")
-            default: utf8.append(e)
-            }
-        }
-        flush()
-        return String(scalars)
+        return contents.withUnsafeBytes { JSONString.unescape($0) }
     }
 }

@@ -593,7 +593,8 @@ private struct Scanner {
         var length = 0
         var position = contents.lowerBound
         while position < contents.upperBound {
-            let (scalar, next) = escaped ? decodeScalar(at: position) : (UInt32(bytes[position]), position + 1)
+            let (scalar, next) =
+                escaped ? JSONString.scalar(in: bytes, at: position) : (UInt32(bytes[position]), position + 1)
             length += 1
             if length > 2 || scalar >= 0x80 {
                 return nil
@@ -615,59 +616,11 @@ private struct Scanner {
         }
     }
 
-    /// Decodes the scalar at `position` of validated string contents; returns it and the next position.
-    func decodeScalar(at position: Int) -> (UInt32, Int) {
-        let byte = bytes[position]
-        if byte == ASCII.backslash {
-            let escape = bytes[position + 1]
-            switch escape {
-            case UInt8(ascii: "b"): return (0x08, position + 2)
-            case UInt8(ascii: "f"): return (0x0C, position + 2)
-            case UInt8(ascii: "n"): return (0x0A, position + 2)
-            case UInt8(ascii: "r"): return (0x0D, position + 2)
-            case UInt8(ascii: "t"): return (0x09, position + 2)
-            case UInt8(ascii: "u"):
-                let unit = hex4(at: position + 2)
-                if unit >= 0xD800 && unit < 0xDC00 {
-                    let low = hex4(at: position + 8)
-                    return (0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00), position + 12)
-                }
-                return (unit, position + 6)
-            default:
-                return (UInt32(escape), position + 2)
-            }
-        }
-        if byte < 0x80 {
-            return (UInt32(byte), position + 1)
-        }
-        if byte < 0xE0 {
-            return (UInt32(byte & 0x1F) << 6 | UInt32(bytes[position + 1] & 0x3F), position + 2)
-        }
-        if byte < 0xF0 {
-            let scalar =
-                UInt32(byte & 0x0F) << 12 | UInt32(bytes[position + 1] & 0x3F) << 6
-                | UInt32(bytes[position + 2] & 0x3F)
-            return (scalar, position + 3)
-        }
-        let scalar =
-            UInt32(byte & 0x07) << 18 | UInt32(bytes[position + 1] & 0x3F) << 12
-            | UInt32(bytes[position + 2] & 0x3F) << 6 | UInt32(bytes[position + 3] & 0x3F)
-        return (scalar, position + 4)
-    }
-
-    func hex4(at position: Int) -> UInt32 {
-        var value: UInt32 = 0
-        for offset in 0..<4 {
-            value = value << 4 | (Scanner.hexValue(bytes[position + offset]) ?? 0)
-        }
-        return value
-    }
-
-    /// Unescapes validated string contents; the result is never longer than the escaped text.
+    /// Unescapes validated string contents, reusing `known` when it is the same text.
     func makeString(_ value: FieldValue, reusing known: String? = nil) -> String {
         let contents = value.range.lowerBound + 1..<value.range.upperBound - 1
+        let raw = UnsafeRawBufferPointer(rebasing: bytes[contents])
         if !value.escaped {
-            let raw = UnsafeRawBufferPointer(rebasing: bytes[contents])
             if var known, known.utf8.count == raw.count {
                 if raw.isEmpty { return known }
                 let same = known.withUTF8 { memcmp($0.baseAddress!, raw.baseAddress!, raw.count) == 0 }
@@ -675,26 +628,7 @@ private struct Scanner {
             }
             return String(decoding: raw, as: UTF8.self)
         }
-        return String(unsafeUninitializedCapacity: contents.count) { output in
-            var written = 0
-            var position = contents.lowerBound
-            while position < contents.upperBound {
-                let byte = bytes[position]
-                if byte != ASCII.backslash {
-                    output[written] = byte
-                    written += 1
-                    position += 1
-                    continue
-                }
-                let (scalar, next) = decodeScalar(at: position)
-                position = next
-                for unit in UTF8.encode(Unicode.Scalar(scalar) ?? "\u{FFFD}")! {
-                    output[written] = unit
-                    written += 1
-                }
-            }
-            return written
-        }
+        return JSONString.unescape(raw)
     }
 
     func envelopeError(_ field: Field, _ value: FieldValue, _ problem: String) -> GatewayError {
