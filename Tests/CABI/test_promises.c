@@ -9,7 +9,7 @@
 
 #include "harness.h"
 
-#define BASIC "--heartbeat 200 --key dev-key"
+#define BASIC "--heartbeat 200 --heartbeat-grace 2000 --key dev-key"
 
 /* A pull-mode client (no callback) with fast reconnects. */
 static ubg_client_t pull_client(devserver *gw, const char *query) {
@@ -275,7 +275,7 @@ extern char **environ;
  * exits with status 0 (no crash in OpenSSL's or the runtime's exit-time cleanup). */
 static void test_exit_mid_stream(void) {
     devserver gw;
-    devserver_start(&gw, "--tls --heartbeat 200 --key dev-key");
+    devserver_start(&gw, "--tls --heartbeat 200 --heartbeat-grace 2000 --key dev-key");
     char url[512];
     devserver_url(&gw, "v=1&compression=zlib&fault_flood=100000000", url, sizeof url);
     const char *program = ".build/exit-midstream";

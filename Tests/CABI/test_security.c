@@ -21,7 +21,7 @@ static void scan_events(recorder *r) {
 
 static void test_the_key_never_appears_in_logs_errors_or_stats(void) {
     devserver gw;
-    devserver_start(&gw, "--heartbeat 200 --key " KEY);
+    devserver_start(&gw, "--heartbeat 200 --heartbeat-grace 2000 --key " KEY);
     char url[512];
     /* A good session, then a refused one (another key, also secret), with every log line. */
     recorder good, bad;
@@ -58,7 +58,7 @@ static void test_the_key_never_appears_in_logs_errors_or_stats(void) {
 
 static void test_insecure_opt_out_warns_on_every_connect(void) {
     devserver gw;
-    devserver_start(&gw, "--heartbeat 200 --tls --key dev-key");
+    devserver_start(&gw, "--heartbeat 200 --heartbeat-grace 2000 --tls --key dev-key");
     recorder r;
     recorder_init(&r);
     char url[512];
@@ -86,7 +86,7 @@ static void test_insecure_opt_out_warns_on_every_connect(void) {
  * a LOG event at UBG_LOG_ERROR without any log level set. */
 static void test_a_client_bug_close_is_reported_by_default(void) {
     devserver gw;
-    devserver_start(&gw, "--heartbeat 200 --key dev-key");
+    devserver_start(&gw, "--heartbeat 200 --heartbeat-grace 2000 --key dev-key");
     recorder r;
     recorder_init(&r);
     char url[512];
@@ -109,7 +109,7 @@ static void test_a_client_bug_close_is_reported_by_default(void) {
 
 static void test_a_message_over_the_limit_is_reported_and_the_connection_renewed(void) {
     devserver gw;
-    devserver_start(&gw, "--heartbeat 200 --key dev-key");
+    devserver_start(&gw, "--heartbeat 200 --heartbeat-grace 2000 --key dev-key");
     recorder r;
     recorder_init(&r);
     char url[512];
@@ -135,7 +135,7 @@ static void test_a_message_over_the_limit_is_reported_and_the_connection_renewed
 
 static void test_a_slow_consumer_is_back_pressured_and_loses_nothing(void) {
     devserver gw;
-    devserver_start(&gw, "--heartbeat 200 --key dev-key");
+    devserver_start(&gw, "--heartbeat 200 --heartbeat-grace 2000 --key dev-key");
     char url[512];
     devserver_url(&gw, "v=1", url, sizeof url);
     ubg_client_t client = make_client(NULL, url, "dev-key", NULL, NULL);

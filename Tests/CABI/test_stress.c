@@ -57,7 +57,7 @@ static void *churn(void *arg) {
 
 static void test_sixteen_threads_create_send_close_free_under_forced_reconnects(void) {
     devserver gw;
-    devserver_start(&gw, "--heartbeat 200 --key dev-key");
+    devserver_start(&gw, "--heartbeat 200 --heartbeat-grace 2000 --key dev-key");
     char url[512];
     devserver_url(&gw, "v=1", url, sizeof url);
     pthread_t threads[THREADS];
@@ -100,7 +100,7 @@ static void *hammer_client(void *arg) {
 
 static void test_one_client_shared_by_sixteen_threads(void) {
     devserver gw;
-    devserver_start(&gw, "--heartbeat 200 --key dev-key");
+    devserver_start(&gw, "--heartbeat 200 --heartbeat-grace 2000 --key dev-key");
     recorder r;
     recorder_init(&r);
     char url[512];

@@ -56,7 +56,7 @@ def gateway():
     started: list[Process] = []
 
     def start(*arguments: str) -> tuple[Process, dict[str, Any]]:
-        server = Process([sys.executable, "-m", "utilbot_gateway.devserver", "--heartbeat", "500", *arguments])
+        server = Process([sys.executable, "-m", "utilbot_gateway.devserver", "--heartbeat", "500", "--heartbeat-grace", "2000", *arguments])
         started.append(server)
         return server, json.loads(server.line())
 

@@ -42,7 +42,9 @@ def gateway():
     started: list[Gateway] = []
 
     def start(*arguments: str) -> Gateway:
-        server = Gateway("--heartbeat", "200", *arguments)
+        # 2 s of grace for late beats: these tests are about other things (test_promises.py holds
+        # the client to the schedule with none).
+        server = Gateway("--heartbeat", "200", "--heartbeat-grace", "2000", *arguments)
         started.append(server)
         return server
 

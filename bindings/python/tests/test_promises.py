@@ -63,7 +63,7 @@ def test_thirty_heartbeats_on_time_for_a_gateway_with_zero_grace(gateway):
 
 @pytest.mark.parametrize("style", ["split", "stream", "message"])
 def test_zlib_payloads_split_over_messages_arrive_whole(gateway, style):
-    server = gateway("--heartbeat", "200", "--echo")
+    server = gateway("--heartbeat", "200", "--heartbeat-grace", "2000", "--echo")
     with Client("dev-key", url=server.url(f"v=1&zlib_style={style}"), compression="zlib", **FAST) as client:
         client.connect()
         wait_for(client, EventType.READY)
@@ -87,7 +87,7 @@ def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess[by
 
 
 def test_after_os_fork_the_child_refuses_the_parents_client(gateway):
-    server = gateway("--heartbeat", "200")
+    server = gateway("--heartbeat", "200", "--heartbeat-grace", "2000")
     result = run_python(f"""
         import os, sys
         from utilbot_gateway import Client, EventType, InvalidStateError
@@ -131,7 +131,7 @@ def connect_in_a_child(url: str) -> bool:
 
 
 def test_multiprocessing_children_made_by_fork_run_their_own_clients(gateway):
-    server = gateway("--heartbeat", "200")
+    server = gateway("--heartbeat", "200", "--heartbeat-grace", "2000")
     url = server.url()
     with Client("dev-key", url=url, **FAST) as parent:
         parent.connect()
@@ -145,7 +145,7 @@ def test_multiprocessing_children_made_by_fork_run_their_own_clients(gateway):
 def test_exiting_mid_stream_never_crashes(gateway):
     # 50 interpreters exit while events flow over TLS with zlib, each after a different number of
     # events (from none: the TLS handshake may be under way), the client never closed.
-    server = gateway("--tls", "--heartbeat", "200")
+    server = gateway("--tls", "--heartbeat", "200", "--heartbeat-grace", "2000")
     url = server.url("v=1&compression=zlib&fault_flood=100000000")
     for run in range(50):
         result = run_python(f"""
