@@ -34,10 +34,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import datetime
 import hashlib
 import http
-import ipaddress
 import json
 import logging
 import os
@@ -51,10 +49,8 @@ import weakref
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bindings" / "python"))
+from utilbot_gateway.devserver import certificates  # noqa: E402 (the repository's package, above)
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, ProtocolError
 from websockets.frames import Close, Frame, Opcode
@@ -72,117 +68,21 @@ WRONG_ACCEPT = base64.b64encode(hashlib.sha1(b"not the accept value you are look
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Certificates
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Utilbot Gateway Tests"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path.chmod(0o600)
+# Certificates: issued by the dev gateway's module, one CA for both
 
 
 def make_certificates(directory: Path) -> dict[str, Path]:
-    """Creates the CA and the two server certificates in `directory`; returns the paths of the files."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    not_before = now - datetime.timedelta(days=1)
-    not_after = now + datetime.timedelta(days=30)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name("Utilbot Test CA")
-    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(ca_ski, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    paths = {"ca": directory / "ca.pem"}
-    paths["ca"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-
-    def server_certificate(label: str, common_name: str, alt_names: list[x509.GeneralName]) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                critical=False,
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        paths[label] = directory / f"{label}.pem"
-        paths[label + "_key"] = directory / f"{label}-key.pem"
-        paths[label].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        _write_key(key, paths[label + "_key"])
-
-    server_certificate(
-        "localhost",
-        "localhost",
-        [
-            x509.DNSName("localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("::1")),
-        ],
-    )
-    server_certificate("wrong_host", "wrong.example", [x509.DNSName("wrong.example")])
-    return paths
+    """The CA and two server certificates in `directory`: one for localhost, one valid only for
+    wrong.example; returns the paths of the files."""
+    local = certificates.issue(directory, "localhost", ["localhost", "127.0.0.1", "::1"])
+    wrong = certificates.issue(directory, "wrong_host", ["wrong.example"])
+    return {
+        "ca": local.ca,
+        "localhost": local.cert,
+        "localhost_key": local.key,
+        "wrong_host": wrong.cert,
+        "wrong_host_key": wrong.key,
+    }
 
 
 def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:

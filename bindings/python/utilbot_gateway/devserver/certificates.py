@@ -11,6 +11,9 @@ The server certificate is for localhost (SAN DNS localhost, IP 127.0.0.1, IP ::1
 A CA already in the directory (ca.pem + ca-key.pem that match and stay valid for at least
 another day) is reused, so a developer can trust it once with --certdir; the server certificate
 is issued afresh on every start. Keys are ECDSA P-256, signatures SHA-256.
+
+The repository's test peers (Tests/Peers) issue their certificates here too, with `issue`: one
+for localhost and one valid only for another name, signed by the same CA.
 """
 
 from __future__ import annotations
@@ -116,24 +119,29 @@ def _new_ca(paths: CertificatePaths, now: datetime.datetime) -> tuple[x509.Certi
 
 def make_certificates(directory: Path, extra_hosts: tuple[str, ...] = ()) -> CertificatePaths:
     """Writes (or reuses, for the CA) the files in `directory`, which must exist."""
-    directory = directory.resolve()
-    paths = CertificatePaths(
-        ca=directory / "ca.pem",
-        ca_key=directory / "ca-key.pem",
-        cert=directory / "server.pem",
-        key=directory / "server-key.pem",
-    )
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_cert, ca_key = _load_ca(paths, now) or _new_ca(paths, now)
-
     hosts = list(LOCAL_NAMES)
     for host in extra_hosts:
         if host and host not in hosts:
             hosts.append(host)
+    return issue(directory, "server", hosts)
+
+
+def issue(directory: Path, label: str, hosts: list[str]) -> CertificatePaths:
+    """A certificate for `hosts` (names or addresses; the first is its common name) in
+    `directory`/`label`.pem and `label`-key.pem, signed by the directory's CA (made if needed)."""
+    directory = directory.resolve()
+    paths = CertificatePaths(
+        ca=directory / "ca.pem",
+        ca_key=directory / "ca-key.pem",
+        cert=directory / f"{label}.pem",
+        key=directory / f"{label}-key.pem",
+    )
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_cert, ca_key = _load_ca(paths, now) or _new_ca(paths, now)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
+        .subject_name(_name(hosts[0]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
