@@ -114,25 +114,18 @@ package final class GatewayClient: @unchecked Sendable {
         let size = payload.count
         let limits = options.session
         try shared.withLock { (s: inout Shared) throws(GatewayError) in
-            switch s.statistics.state {
-            case .closing, .closed: throw GatewayError(.closed, "the client is closed")
-            case .failed: throw GatewayError(.gatewayRefused, "the gateway refused this client for good")
-            case .ready:
+            if let refusal = SessionStateMachine.sendRefusal(in: s.statistics.state) { throw refusal }
+            if s.statistics.state == .ready {
                 if s.pendingWriteBytes + s.inFlightBytes > options.maxPendingWriteBytes {
                     throw GatewayError(
                         .queueFull,
                         "send buffer full: \(s.pendingWriteBytes + s.inFlightBytes) bytes wait for the network")
                 }
-            default:
-                if s.queuedSends + s.inFlight >= limits.maxQueuedMessages {
-                    throw GatewayError(
-                        .queueFull,
-                        "send queue full: \(limits.maxQueuedMessages) messages wait for the session to be ready")
-                }
-                if s.queuedSendBytes + s.inFlightBytes + size > limits.maxQueuedBytes {
-                    throw GatewayError(
-                        .queueFull, "send queue full: \(limits.maxQueuedBytes) bytes wait for the session to be ready")
-                }
+            } else {
+                let refusal = SendQueue.refusal(
+                    count: s.queuedSends + s.inFlight, bytes: s.queuedSendBytes + s.inFlightBytes, adding: size,
+                    maxMessages: limits.maxQueuedMessages, maxBytes: limits.maxQueuedBytes)
+                if let refusal { throw refusal }
             }
             if s.inFlight >= limits.maxQueuedMessages {
                 throw GatewayError(.queueFull, "send queue full: \(s.inFlight) sends wait for the loop")

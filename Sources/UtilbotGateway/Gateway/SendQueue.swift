@@ -14,13 +14,24 @@ package struct SendQueue: Sendable, Equatable {
 
     package var count: Int { items.count }
 
+    /// Why `size` more bytes cannot join `count` messages of `bytes` bytes, if they cannot: the one
+    /// rule, for the queue itself and for the check in the sender's thread.
+    package static func refusal(count: Int, bytes: Int, adding size: Int, maxMessages: Int, maxBytes: Int)
+        -> GatewayError?
+    {
+        if count >= maxMessages {
+            return GatewayError(.queueFull, "send queue full: \(maxMessages) messages wait for the session to be ready")
+        }
+        if bytes + size > maxBytes {
+            return GatewayError(.queueFull, "send queue full: \(maxBytes) bytes wait for the session to be ready")
+        }
+        return nil
+    }
+
     package mutating func push(_ payload: [UInt8]) throws(GatewayError) {
-        guard count < maxMessages else {
-            throw GatewayError(.queueFull, "send queue full: \(maxMessages) messages wait for the session to be ready")
-        }
-        guard byteCount + payload.count <= maxBytes else {
-            throw GatewayError(.queueFull, "send queue full: \(maxBytes) bytes wait for the session to be ready")
-        }
+        let refusal = Self.refusal(
+            count: count, bytes: byteCount, adding: payload.count, maxMessages: maxMessages, maxBytes: maxBytes)
+        if let refusal { throw refusal }
         items.append(payload)
         byteCount += payload.count
     }

@@ -147,19 +147,22 @@ package struct SessionStateMachine {
         return data.withUnsafeBytes { JSONWriter.payload(op: GatewayOpcode.event.rawValue, t: name, d: $0) }
     }
 
+    /// Why a send cannot be accepted in `state`, if it cannot: the one rule, for the machine and
+    /// for the driver's check in the caller's thread.
+    package static func sendRefusal(in state: ClientState) -> GatewayError? {
+        switch state {
+        case .closing, .closed: GatewayError(.closed, "the client is closed")
+        case .failed: GatewayError(.gatewayRefused, "the gateway refused this client for good")
+        case .idle, .connecting, .identifying, .ready, .reconnecting: nil
+        }
+    }
+
     /// Sends (ready) or queues (not yet ready) a payload made by `payload(name:data:)`.
     package mutating func send(payload: [UInt8]) throws(GatewayError) -> [Action] {
-        switch state {
-        case .closing, .closed:
-            throw GatewayError(.closed, "the client is closed")
-        case .failed:
-            throw GatewayError(.gatewayRefused, "the gateway refused this client for good")
-        case .ready:
-            return [.sendEvent(payload)]
-        default:
-            try queue.push(payload)
-            return []
-        }
+        if let refusal = Self.sendRefusal(in: state) { throw refusal }
+        if state == .ready { return [.sendEvent(payload)] }
+        try queue.push(payload)
+        return []
     }
 
     /// Closes for good with `code` (the host's choice: 1000 by default).
