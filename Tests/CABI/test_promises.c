@@ -25,6 +25,25 @@ static uint64_t queued_events(ubg_client_t client) {
     return stats.queued_events;
 }
 
+/* The host does not pull: waits (20 s at most, a busy machine is slow to fill it) for the queue
+ * to fill, then watches it for a second more; returns the most events it held. */
+static uint64_t most_queued_while_not_pulling(ubg_client_t client) {
+    ubg_stats_t stats;
+    stats.size = sizeof stats;
+    int64_t deadline = now_ms() + 20000;
+    do {
+        sleep_ms(50);
+        CHECK_OK(ubg_client_get_stats(client, &stats));
+    } while (stats.queue_full_count == 0 && now_ms() < deadline);
+    uint64_t most = stats.queued_events;
+    for (int i = 0; i < 20; i++) {
+        sleep_ms(50);
+        uint64_t now = queued_events(client);
+        if (now > most) most = now;
+    }
+    return most;
+}
+
 /* Pulls until `count` FLOOD events arrived (each checked to carry the next seq) or the deadline
  * passes; returns how many arrived. */
 static long pull_flood(ubg_client_t client, long count, int timeout_ms) {
@@ -58,12 +77,7 @@ static void test_queue_bounded_before_ready(void) {
     CHECK_OK(ubg_client_set_limits(client, 0, 0, 16));
     CHECK_OK(ubg_client_connect(client));
     /* The host is slow: nothing is pulled while the gateway floods. */
-    uint64_t most = 0;
-    for (int i = 0; i < 20; i++) {
-        sleep_ms(100);
-        uint64_t now = queued_events(client);
-        if (now > most) most = now;
-    }
+    uint64_t most = most_queued_while_not_pulling(client);
     CHECK_MSG(most >= 16, "the queue never filled (%llu): the flood did not arrive", (unsigned long long)most);
     /* At the bound, plus the few non-dispatch events (STATE, LOG) the session itself adds. */
     CHECK_MSG(most <= 16 + 8, "%llu events queued with a limit of 16", (unsigned long long)most);
@@ -85,12 +99,7 @@ static void test_queue_bounded_in_bytes(void) {
     ubg_client_t client = pull_client(&gw, "v=1&fault_flood=3000");
     CHECK_OK(ubg_client_set_queue_bytes(client, 0, 4096));
     CHECK_OK(ubg_client_connect(client));
-    uint64_t most = 0;
-    for (int i = 0; i < 20; i++) {
-        sleep_ms(100);
-        uint64_t now = queued_events(client);
-        if (now > most) most = now;
-    }
+    uint64_t most = most_queued_while_not_pulling(client);
     /* Each event counts at least 64 bytes: the queue pauses at 64 events at the latest. */
     CHECK_MSG(most >= 16 && most <= 64 + 8, "%llu events queued with a bound of 4096 bytes", (unsigned long long)most);
     long got = pull_flood(client, 3000, 60000);
