@@ -34,7 +34,8 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 ///   in an error message and never in statistics.
 /// - `out_client`: receives the client; unchanged on failure. Must not be NULL.
 /// - Returns UBG_OK, UBG_EINVAL (key or out_client NULL, key empty or not UTF-8), UBG_EHANDLE (loop
-///   is not NULL and not a live loop), UBG_EIO (no resources).
+///   is not NULL and not a live loop), UBG_ESTATE (a loop made before fork(), in the parent),
+///   UBG_EIO (no resources).
 /// - Thread-safe. Free the client with ubg_client_free().
 @c public func ubg_client_create(
     _ loop: ubg_loop_t?, _ key: UnsafePointer<CChar>?, _ out_client: UnsafeMutablePointer<ubg_client_t?>?
@@ -48,6 +49,7 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
             loopObject = try LoopObject.defaultLoop()
         } else {
             guard let found = LoopObject.registry.lookup(loop) else { return UBG_EHANDLE }
+            guard !found.isOrphaned else { return UBG_ESTATE }  // made before fork(), in the parent
             loopObject = found
         }
         out_client.pointee = try ClientObject(loop: loopObject, key: keyText).register()

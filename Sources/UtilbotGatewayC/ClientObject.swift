@@ -109,7 +109,7 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
         guard let client = gateway.withLock({ $0 }) else { return }
         client.detach()
         let loop = loopObject.loop
-        if !loop.isCurrent {
+        if !loop.isCurrent && !loop.hasStoppedForExit {
             // Wait until the loop has run the detach, so no callback can start after we return.
             let (wait, signal) = makeWaiter()
             loop.execute { signal() }

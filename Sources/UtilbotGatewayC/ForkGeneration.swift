@@ -10,7 +10,10 @@ import UtilbotGateway
 enum ForkGeneration {
     private static let counter = Atomic<UInt64>(0)
     private static let registered: Bool = {
-        pthread_atfork(nil, nil) { ForkGeneration.counter.add(1, ordering: .relaxed) }
+        pthread_atfork(nil, nil) {
+            ForkGeneration.counter.add(1, ordering: .relaxed)
+            LookupPool.shared.resetAfterFork()
+        }
         return true
     }()
 

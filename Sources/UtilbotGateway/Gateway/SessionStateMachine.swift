@@ -117,6 +117,13 @@ package struct SessionStateMachine {
         readyDeadline = readyDeadline.map { $0 + paused }
     }
 
+    /// A deadline `timeout` from now for something the gateway must send. Set while reads are
+    /// paused, it counts from the pause, which resuming adds back: the whole timeout then runs
+    /// from the resume.
+    private func deadline(after timeout: UInt64, now: UInt64) -> UInt64 {
+        (readsPausedSince ?? now) + timeout
+    }
+
     /// Bytes of a message still arriving: a sign of life, like a whole message.
     package mutating func bytesReceived(now: UInt64) {
         heartbeat?.received(now: now)
@@ -190,7 +197,7 @@ package struct SessionStateMachine {
     package mutating func connectionOpened(now: UInt64) -> [Action] {
         connectionOpen = true
         guard state != .closing else { return [] }
-        helloDeadline = now + configuration.helloTimeoutNanoseconds
+        helloDeadline = deadline(after: configuration.helloTimeoutNanoseconds, now: now)
         return [.emit(.log(.debug, "WebSocket open; waiting for Hello"))]
     }
 
@@ -453,7 +460,7 @@ package struct SessionStateMachine {
         }
         actions.append(.send(identify))
         actions.append(.emit(.log(.info, "identifying as \(configuration.identifyType)")))
-        readyDeadline = now + configuration.readyTimeoutNanoseconds
+        readyDeadline = deadline(after: configuration.readyTimeoutNanoseconds, now: now)
         actions += transition(to: .identifying)
         return actions
     }

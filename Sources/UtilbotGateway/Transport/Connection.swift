@@ -331,6 +331,7 @@ package final class Connection: @unchecked Sendable {
                 }
                 if n < buffer.count { return }
             } else if n == 0 {
+                if readTLSBeforeTheEnd() { return }
                 endOfStream()
                 return
             } else {
@@ -341,10 +342,27 @@ package final class Connection: @unchecked Sendable {
                     if let deferredError { fail(deferredError) }
                     return
                 }
-                fail(deferredError ?? GatewayError(.io, "read from \(describePeer()): \(SystemError.describe(code))"))
+                let error =
+                    deferredError ?? GatewayError(.io, "read from \(describePeer()): \(SystemError.describe(code))")
+                if readTLSBeforeTheEnd() {
+                    deferredError = error  // a reset is reported once by the socket: kept for later
+                    return
+                }
+                fail(error)
                 return
             }
         }
+    }
+
+    /// TLS: what OpenSSL already decrypted comes before the end of the stream (a close frame with
+    /// a fatal code may be in it). True when reading paused again while it was delivered: the
+    /// end waits, unwatched, until reading resumes.
+    private func readTLSBeforeTheEnd() -> Bool {
+        guard tls != nil, stage == .open else { return false }
+        readTLS()
+        guard stage == .open, readingPaused else { return false }
+        stopWatching()
+        return true
     }
 
     private func readTLS() {

@@ -30,6 +30,9 @@ package final class EventLoop: @unchecked Sendable {
 
     private let queue = Locked(Queue())
     private let stopping = Atomic<Bool>(false)
+    /// Stopped by `stopForExit`: tasks posted after the end are dropped, not run on the caller's
+    /// thread (a lookup finishing during exit must not open a socket).
+    private let stoppedForExit = Atomic<Bool>(false)
     private let threadToken = Atomic<UInt>(0)
     private var thread: pthread_t?
     /// Posted once the loop thread has left its loop (see `stopForExit`).
@@ -64,9 +67,7 @@ package final class EventLoop: @unchecked Sendable {
         event.events = EPOLLIN.rawValue
         event.data.u64 = 0
         if case .failure(let error) = systemCall("epoll_ctl", { epoll_ctl(ep, EPOLL_CTL_ADD, wake, &event) }) {
-            close(wake)
-            close(ep)
-            throw GatewayError(.io, error.description)
+            throw GatewayError(.io, error.description)  // deinit closes both
         }
     }
 
@@ -117,6 +118,7 @@ package final class EventLoop: @unchecked Sendable {
     /// so that no callback runs and no socket is touched while the process tears down its
     /// libraries. Not from the loop thread itself, where it only asks the loop to stop.
     package func stopForExit(waitingAtMost nanoseconds: UInt64) {
+        stoppedForExit.store(true, ordering: .releasing)
         stopping.store(true, ordering: .releasing)
         wake()
         guard thread != nil, !isCurrent else { return }
@@ -126,6 +128,9 @@ package final class EventLoop: @unchecked Sendable {
         var deadline = timespec(tv_sec: now.tv_sec + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
         while sem_timedwait(ended, &deadline) != 0 && errno == EINTR {}
     }
+
+    /// Whether the loop was stopped because the process is exiting: nothing waits for it any more.
+    package var hasStoppedForExit: Bool { stoppedForExit.load(ordering: .acquiring) }
 
     /// Whether the caller runs on this loop's thread.
     package var isCurrent: Bool {
@@ -141,8 +146,9 @@ package final class EventLoop: @unchecked Sendable {
         }
         guard let wasEmpty = queued else {
             // The loop has ended: nothing runs concurrently with it any more, so the task runs
-            // here rather than never (a thread waiting on it must not wait forever).
-            task()
+            // here rather than never (a thread waiting on it must not wait forever), unless the
+            // process is exiting.
+            if !stoppedForExit.load(ordering: .acquiring) { task() }
             return
         }
         // On the loop thread (a callback sending its answer) the loop is awake: it looks at the

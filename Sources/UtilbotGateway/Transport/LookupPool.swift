@@ -40,7 +40,7 @@ package final class LookupPool: @unchecked Sendable {
 
     package let maxThreads: Int
     private let lookup: Lookup
-    private let state = Locked(State())
+    private var state = Locked(State())
 
     package init(maxThreads: Int, lookup: @escaping Lookup) {
         self.maxThreads = max(1, maxThreads)
@@ -49,6 +49,12 @@ package final class LookupPool: @unchecked Sendable {
 
     package var mostThreads: Int { state.withLock { $0.mostThreads } }
     package var waitingCount: Int { state.withLock { $0.waiting.count } }
+
+    /// In the child of a fork(): the parent's workers do not exist here and its lock may be held
+    /// by one of them. Forgets them and their jobs (whose loops do not run here either).
+    package func resetAfterFork() {
+        state = Locked(State())
+    }
 
     /// Queues a lookup; `completion` runs on a helper thread.
     @discardableResult
