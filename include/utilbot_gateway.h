@@ -219,7 +219,8 @@ UBG_API ubg_result_t ubg_loop_free(ubg_loop_t loop);
 ///   in an error message and never in statistics.
 /// - out_client: receives the client; unchanged on failure. Must not be NULL.
 /// - Returns UBG_OK, UBG_EINVAL (key or out_client NULL, key empty or not UTF-8), UBG_EHANDLE (loop
-///   is not NULL and not a live loop), UBG_EIO (no resources).
+///   is not NULL and not a live loop), UBG_ESTATE (a loop made before fork(), in the parent),
+///   UBG_EIO (no resources).
 /// - Thread-safe. Free the client with ubg_client_free().
 UBG_API ubg_result_t ubg_client_create(ubg_loop_t loop, const char * key, ubg_client_t * out_client);
 
