@@ -35,8 +35,6 @@ package final class EventLoop: @unchecked Sendable {
     private let stoppedForExit = Atomic<Bool>(false)
     private let threadToken = Atomic<UInt>(0)
     private var thread: pthread_t?
-    /// Posted once the loop thread has left its loop (see `stopForExit`).
-    private let ended = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
 
     // Loop-thread state.
     private var handlers: [UInt64: IOHandler] = [:]
@@ -62,7 +60,6 @@ package final class EventLoop: @unchecked Sendable {
         }
         epollFD = ep
         wakeFD = wake
-        sem_init(ended, 0, 0)
         var event = epoll_event()
         event.events = EPOLLIN.rawValue
         event.data.u64 = 0
@@ -72,8 +69,6 @@ package final class EventLoop: @unchecked Sendable {
     }
 
     deinit {
-        sem_destroy(ended)
-        ended.deallocate()
         readBuffer.deallocate()
         plaintextBuffer.deallocate()
         close(wakeFD)
@@ -113,20 +108,23 @@ package final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// The process is exiting (an atexit handler): stops the loop after the callback under way,
-    /// waiting at most `nanoseconds` for it (a callback blocked forever must not hang the exit),
-    /// so that no callback runs and no socket is touched while the process tears down its
-    /// libraries. Not from the loop thread itself, where it only asks the loop to stop.
+    /// The process is exiting (an atexit handler): stops the loop after the callback under way and
+    /// joins its thread, waiting at most `nanoseconds` (a callback blocked forever must not hang
+    /// the exit), so that no library code runs on it while the process tears down its libraries
+    /// (OpenSSL, the Swift runtime's statics). Not from the loop thread itself, where it only asks
+    /// the loop to stop.
     package func stopForExit(waitingAtMost nanoseconds: UInt64) {
         stoppedForExit.store(true, ordering: .releasing)
         stopping.store(true, ordering: .releasing)
         wake()
-        guard thread != nil, !isCurrent else { return }
+        guard let thread, !isCurrent else { return }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let total = UInt64(now.tv_nsec) + nanoseconds
         var deadline = timespec(tv_sec: now.tv_sec + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
-        while sem_timedwait(ended, &deadline) != 0 && errno == EINTR {}
+        var rc: Int32
+        repeat { rc = ubg_join_until(thread, &deadline) } while rc == EINTR
+        if rc == 0 { self.thread = nil }
     }
 
     /// Whether the loop was stopped because the process is exiting: nothing waits for it any more.
@@ -315,7 +313,6 @@ package final class EventLoop: @unchecked Sendable {
         handlers.removeAll()
         timerActions.removeAll()
         threadToken.store(0, ordering: .releasing)
-        sem_post(ended)
     }
 
     private var hasQueuedTasks: Bool { queue.withLock { !$0.tasks.isEmpty } }
