@@ -237,7 +237,13 @@ package final class GatewayClient: @unchecked Sendable {
 
     private func emit(_ event: SessionEvent) {
         if case .state(let state) = event {
-            shared.withLock { $0.statistics.state = state }
+            // With the state, the attempt count: the host may read the statistics the moment it
+            // sees a new attempt begin, before this turn of the loop ends.
+            let reconnects = machine.reconnects
+            shared.withLock {
+                $0.statistics.state = state
+                $0.statistics.reconnects = reconnects
+            }
         }
         delegate?.gatewayClient(self, didEmit: event)
     }
