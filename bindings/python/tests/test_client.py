@@ -505,7 +505,10 @@ def test_garbage_collection_and_interpreter_exit_clean_up(gateway):
 def test_ctrl_c_interrupts_a_blocking_wait_promptly():
     process = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent("""
-            import sys
+            import signal, sys
+            # A suite started in the background (nohup, `cmd &`) passes SIGINT on ignored, and
+            # Python then installs no handler for it: ask for the usual one.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             from utilbot_gateway import Client
             client = Client("k", url="ws://127.0.0.1:9/", reconnect=(5, 10))
             print("waiting", flush=True)
