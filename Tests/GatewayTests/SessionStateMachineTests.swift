@@ -40,18 +40,37 @@ private struct Driver {
         return (sent, events, other)
     }
 
-    mutating func start() { record(machine.start(now: now)) }
-    mutating func open() { record(machine.connectionOpened(now: now)) }
-    mutating func receive(_ json: String) { record(machine.received(Array(json.utf8), now: now)) }
+    /// Gives the machine one input and records what it asks for.
+    mutating func drive(_ input: (inout SessionStateMachine, inout [SessionStateMachine.Action]) -> Void) {
+        var actions: [SessionStateMachine.Action] = []
+        input(&machine, &actions)
+        record(actions)
+    }
+
+    mutating func start() { drive { [now] in $0.start(now: now, into: &$1) } }
+    mutating func open() { drive { [now] in $0.connectionOpened(now: now, into: &$1) } }
+    /// A whole message; a plain event comes back as a dispatch the way the driver reports it.
+    mutating func receive(_ json: String) {
+        drive { [now] machine, actions in
+            if let dispatch = machine.received(Array(json.utf8)[...], now: now, into: &actions) {
+                actions.append(.emit(.dispatch(name: dispatch.name, data: dispatch.data)))
+            }
+        }
+    }
     mutating func advance(_ delta: UInt64) {
         now += delta
-        record(machine.tick(now: now))
+        tick()
+    }
+    mutating func tick(dueBy: UInt64? = nil) { drive { [now] in $0.tick(now: now, dueBy: dueBy, into: &$1) } }
+    mutating func stop(code: UInt16 = 1000) { drive { $0.stop(code: code, into: &$1) } }
+    mutating func send(payload: [UInt8]) throws(GatewayError) {
+        var actions: [SessionStateMachine.Action] = []
+        try machine.send(payload: payload, into: &actions)
+        record(actions)
     }
     mutating func closed(_ code: UInt16, byServer: Bool = true, error: GatewayError? = nil) {
-        record(
-            machine.connectionClosed(
-                WebSocketCloseInfo(code: code, reason: "", closedByServer: byServer, error: error, httpStatus: nil),
-                now: now))
+        let info = WebSocketCloseInfo(code: code, reason: "", closedByServer: byServer, error: error, httpStatus: nil)
+        drive { [now] in $0.connectionClosed(info, now: now, into: &$1) }
     }
 
     /// Connects and identifies with a heartbeat interval of `interval` ms.
@@ -164,7 +183,7 @@ private struct Driver {
         let deadline = d.machine.nextDeadline!
         // Coalescing moved the timer 4 ms earlier: what is due by its deadline is done now.
         d.now = deadline - 4 * ms
-        d.record(d.machine.tick(now: d.now, dueBy: deadline))
+        d.tick(dueBy: deadline)
         #expect(d.take().sent == [#"{"op":10}"#])
         d.now += 10 * ms
         d.receive(#"{"op":11}"#)
@@ -197,6 +216,8 @@ private struct Driver {
         let step = d.take()
         #expect(step.sent.isEmpty)
         #expect(step.other == [.drop(code: 1001, reason: "zombie")])
+        // Given up: no timer until its close arrives (a deadline already past would spin the loop).
+        #expect(d.machine.nextDeadline == nil)
         d.closed(1001, byServer: false)
         guard case .closed(1001, _, true, let error?, nil) = d.take().events.first else {
             Issue.record("expected a reconnecting close")
@@ -265,7 +286,7 @@ private struct Driver {
         d.start()
         d.open()
         d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
-        _ = try d.machine.send(payload: SessionStateMachine.payload(name: "keep", data: nil))
+        try d.send(payload: SessionStateMachine.payload(name: "keep", data: nil))
         _ = d.take()
         for _ in 0..<4 {
             d.advance(1000 * ms)
@@ -403,9 +424,8 @@ private struct Driver {
         var d = Driver()
         d.start()
         for i in 0..<3 {
-            d.record(
-                try d.machine.send(
-                    payload: SessionStateMachine.payload(name: "send_servers", data: Array("{\"n\":\(i)}".utf8))))
+            try d.send(
+                payload: SessionStateMachine.payload(name: "send_servers", data: Array("{\"n\":\(i)}".utf8)))
         }
         #expect(d.take().sent.isEmpty)
         d.open()
@@ -418,7 +438,7 @@ private struct Driver {
     @Test func queuedSendsSurviveAReconnect() throws {
         var d = Driver()
         d.start()
-        d.record(try d.machine.send(payload: SessionStateMachine.payload(name: "a", data: nil)))
+        try d.send(payload: SessionStateMachine.payload(name: "a", data: nil))
         d.closed(1006, byServer: false)
         d.advance(d.machine.nextDeadline! - d.now)
         d.open()
@@ -431,17 +451,17 @@ private struct Driver {
         var d = Driver { $0.maxQueuedMessages = 2 }
         d.start()
         let payload = try SessionStateMachine.payload(name: "x", data: nil)
-        _ = try d.machine.send(payload: payload)
-        _ = try d.machine.send(payload: payload)
+        try d.send(payload: payload)
+        try d.send(payload: payload)
         #expect(throws: GatewayError(.queueFull, "send queue full: 2 messages wait for the session to be ready")) {
-            try d.machine.send(payload: payload)
+            try d.send(payload: payload)
         }
     }
 
     @Test func queuedSendsAreReportedWhenTheClientIsRefused() throws {
         var d = Driver()
         d.start()
-        _ = try d.machine.send(payload: SessionStateMachine.payload(name: "x", data: nil))
+        try d.send(payload: SessionStateMachine.payload(name: "x", data: nil))
         d.closed(4001)
         let events = d.take().events
         guard let dropped = events.firstIndex(where: { if case .sendsDropped = $0 { true } else { false } }),
@@ -458,8 +478,35 @@ private struct Driver {
         }
         #expect(dropped < fatal)
         #expect(Array(events[(fatal + 1)...]) == [.state(.failed)])
-        #expect(throws: GatewayError.self) { try d.machine.send(payload: [1]) }
+        #expect(throws: GatewayError.self) { try d.send(payload: [1]) }
     }
+
+    // Inputs a correct driver never gives stop a debug build (release builds ignore them).
+    #if DEBUG
+        @Test func aMessageWithoutAConnectionStopsADebugBuild() async {
+            await #expect(processExitsWith: .failure) {
+                var d = Driver()
+                d.receive(#"{"op":11}"#)
+            }
+        }
+
+        @Test func aCloseWithoutAConnectionStopsADebugBuild() async {
+            await #expect(processExitsWith: .failure) {
+                var d = Driver()
+                d.start()
+                d.closed(1006, byServer: false)  // reconnecting: no connection until the backoff is over
+                d.closed(1006, byServer: false)
+            }
+        }
+
+        @Test func aSecondStartStopsADebugBuild() async {
+            await #expect(processExitsWith: .failure) {
+                var d = Driver()
+                d.start()
+                d.start()
+            }
+        }
+    #endif
 
     @Test func payloadValidation() {
         #expect(throws: GatewayError.self) { try SessionStateMachine.payload(name: "", data: nil) }
@@ -523,7 +570,7 @@ private struct Driver {
     @Test func hostCloseIsFinal() {
         var d = Driver()
         d.ready()
-        d.record(d.machine.stop(code: 1000))
+        d.stop(code: 1000)
         let step = d.take()
         #expect(step.events == [.state(.closing)])
         #expect(step.other == [.close(code: 1000, reason: "")])
@@ -541,7 +588,7 @@ private struct Driver {
         d.ready()
         d.closed(4006)
         _ = d.take()
-        d.record(d.machine.stop(code: 1000))
+        d.stop(code: 1000)
         #expect(d.take().events == [.state(.closed)])
         #expect(d.machine.nextDeadline == nil)
     }

@@ -102,7 +102,7 @@ package final class GatewayClient: @unchecked Sendable {
     // MARK: Any thread
 
     package func start() {
-        loop.execute { self.perform(self.machine.start(now: self.loop.now)) }
+        loop.execute { self.drive { $0.start(now: self.loop.now, into: &$1) } }
     }
 
     /// Validates now and sends on the loop: at once when ready, else after identify. Bad input
@@ -140,17 +140,19 @@ package final class GatewayClient: @unchecked Sendable {
                 self.updateShared()
                 return
             }
+            var actions: [SessionStateMachine.Action] = []
             do throws(GatewayError) {
-                self.perform(try self.machine.send(payload: payload))
+                try self.machine.send(payload: payload, into: &actions)
             } catch {
-                self.perform([.emit(.sendsDropped(count: 1, reason: error.message))])
+                actions = [.emit(.sendsDropped(count: 1, reason: error.message))]
             }
+            self.perform(actions)
         }
     }
 
     /// Closes for good with `code`; events go on until the `closed` state is reported.
     package func stop(code: UInt16 = CloseCode.normal, reason: String = "") {
-        loop.execute { self.perform(self.machine.stop(code: code, reason: reason)) }
+        loop.execute { self.drive { $0.stop(code: code, reason: reason, into: &$1) } }
     }
 
     /// Stops at once without reporting anything more (the host is freeing the client).
@@ -191,6 +193,14 @@ package final class GatewayClient: @unchecked Sendable {
     }
 
     // MARK: Loop thread
+
+    /// Gives the machine one input and carries out what it asks for. Each input gets its own
+    /// array: carrying out an action (a connect that fails at once) may feed the next input.
+    private func drive(_ input: (inout SessionStateMachine, inout [SessionStateMachine.Action]) -> Void) {
+        var actions: [SessionStateMachine.Action] = []
+        input(&machine, &actions)
+        perform(actions)
+    }
 
     private func perform(_ actions: [SessionStateMachine.Action]) {
         for action in actions {
@@ -310,7 +320,7 @@ package final class GatewayClient: @unchecked Sendable {
             self.timer = nil
             self.timerDeadline = nil
             self.noticeBytesArrived()
-            self.perform(self.machine.tick(now: self.loop.now, dueBy: deadline))
+            self.drive { $0.tick(now: self.loop.now, dueBy: deadline, into: &$1) }
         }
     }
 
@@ -326,7 +336,7 @@ package final class GatewayClient: @unchecked Sendable {
 extension GatewayClient: WebSocketClientDelegate {
     package func webSocketDidOpen(_ client: WebSocketClient) {
         guard client === webSocket else { return }
-        perform(machine.connectionOpened(now: loop.now))
+        drive { $0.connectionOpened(now: loop.now, into: &$1) }
     }
 
     package func webSocket(_ client: WebSocketClient, didReceive event: WebSocketConnection.Event) {
@@ -338,7 +348,7 @@ extension GatewayClient: WebSocketClientDelegate {
         do throws(GatewayError) {
             if let payload = try payloads.payload(of: event) { receive(payload) }
         } catch {
-            perform(machine.connectionBroken(error, closeCode: PayloadDecoder.closeCode(for: error)))
+            drive { $0.connectionBroken(error, closeCode: PayloadDecoder.closeCode(for: error), into: &$1) }
         }
     }
 
@@ -385,6 +395,6 @@ extension GatewayClient: WebSocketClientDelegate {
         let unconfirmed = unconfirmedSends
         unconfirmedSends = 0
         reportUndelivered(unconfirmed, "the connection ended before they were written")
-        perform(machine.connectionClosed(info, now: loop.now))
+        drive { $0.connectionClosed(info, now: loop.now, into: &$1) }
     }
 }

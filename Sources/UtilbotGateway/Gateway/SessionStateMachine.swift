@@ -19,11 +19,16 @@ package struct SessionConfiguration: Sendable, Equatable {
 
 /// The gateway session as a plain value: inputs are what happened (a connection opened, a
 /// message arrived, a connection closed, time passed, the host sent or closed), outputs are
-/// `Action`s for the driver to carry out. No I/O, no clock of its own, no threads: tests drive
-/// it with a virtual clock.
+/// `Action`s appended to the array the driver passes in. No I/O, no clock of its own, no
+/// threads: tests drive it with a virtual clock.
 ///
 /// Order on every connection (docs/PROTOCOL.md, "The session on one connection"): Hello, the
-/// first heartbeat at once, Identify, then heartbeats on the Hello's fixed schedule. Sends before `bot_connect_success` wait in a bounded queue.
+/// first heartbeat at once, Identify, then heartbeats on the Hello's fixed schedule. Sends
+/// before `bot_connect_success` wait in a bounded queue.
+///
+/// The state is one `Phase`; what belongs to one connection lives in the `Link` its phases
+/// carry, and is gone with the connection. An input the driver can never give in a phase (a
+/// message with no connection, a second start) stops debug builds.
 package struct SessionStateMachine {
     package enum Action: Equatable, Sendable {
         /// Open a new WebSocket connection.
@@ -40,33 +45,55 @@ package struct SessionStateMachine {
         case emit(SessionEvent)
     }
 
-    /// Why we are ending the current connection, so its close is reported and handled right.
+    /// Why the session gave up the current connection, so its close is reported and handled right.
     private enum Ending: Equatable {
-        case host
         case zombie
         case noHello
         case noReady
         case broken(GatewayError)
     }
 
+    /// One connection, or the attempt at one: from the `.connect` action until its close is
+    /// reported.
+    private struct Link {
+        /// The WebSocket is open (DNS, TCP, TLS and the upgrade went through).
+        var open = false
+        /// What the gateway must send next comes by then: Hello while connecting,
+        /// `bot_connect_success` while identifying.
+        var answerBy: UInt64?
+        /// From Hello on.
+        var heartbeat: Heartbeat?
+        /// Set once the session gave this connection up; its close is on the way.
+        var ending: Ending?
+        /// `e` of the last op -1 error on this connection.
+        var gatewayErrorCode: Int?
+        /// Ready, and the backoff starts over at the first heartbeat ACK: only a session that
+        /// proved itself resets it, so a gateway that accepts and at once closes cannot drive a
+        /// tight reconnect loop.
+        var proving = false
+    }
+
+    private enum Phase {
+        case idle
+        case connecting(Link)
+        case identifying(Link)
+        case ready(Link)
+        /// The host asked to close; the connection's close is on the way.
+        case closing(Link)
+        case reconnecting(at: UInt64)
+        case closed
+        case failed
+    }
+
     package let configuration: SessionConfiguration
-    package private(set) var state: ClientState = .idle
-    package private(set) var heartbeat: Heartbeat?
+    private var phase: Phase = .idle
     package private(set) var latency = Latency()
     package private(set) var backoff: Backoff
     /// Connection attempts after the first.
     package private(set) var reconnects: UInt64 = 0
+    private var attempts: UInt64 = 0
     private var random: SplitMix64
     private var queue: SendQueue
-    private var connectionOpen = false
-    private var helloDeadline: UInt64?
-    /// Identify was sent: `bot_connect_success` must come by then.
-    private var readyDeadline: UInt64?
-    private var reconnectAt: UInt64?
-    private var ending: Ending?
-    private var lastGatewayErrorCode: Int?
-    private var attempts: UInt64 = 0
-    private var backoffResetPending = false
     /// The last event name seen, reused while names repeat (see `JSONScanner.scanEnvelope`).
     private var lastName: String?
     /// Since when the host has not kept up and reads are paused: unread ACKs do not make a
@@ -83,16 +110,34 @@ package struct SessionStateMachine {
         self.queue = SendQueue(maxMessages: configuration.maxQueuedMessages, maxBytes: configuration.maxQueuedBytes)
     }
 
+    package var state: ClientState {
+        switch phase {
+        case .idle: .idle
+        case .connecting: .connecting
+        case .identifying: .identifying
+        case .ready: .ready
+        case .closing: .closing
+        case .reconnecting: .reconnecting
+        case .closed: .closed
+        case .failed: .failed
+        }
+    }
+
+    package var heartbeat: Heartbeat? { link?.heartbeat }
+
     /// The earliest time at which `tick` has something to do.
     package var nextDeadline: UInt64? {
-        // Runs after every message: no array, no allocation.
-        var earliest = readsPaused ? nil : helloDeadline
-        if !readsPaused, let at = readyDeadline, earliest.map({ at < $0 }) ?? true { earliest = at }
-        if !readsPaused, let at = reconnectAt, earliest.map({ at < $0 }) ?? true { earliest = at }
-        if connectionOpen && state != .closing, let at = heartbeat?.nextBeatAt, earliest.map({ at < $0 }) ?? true {
-            earliest = at
+        switch phase {
+        case .reconnecting(let at):
+            return readsPaused ? nil : at
+        case .connecting(let link), .identifying(let link), .ready(let link):
+            guard link.ending == nil else { return nil }
+            var earliest = readsPaused ? nil : link.answerBy
+            if link.open, let at = link.heartbeat?.nextBeatAt, earliest.map({ at < $0 }) ?? true { earliest = at }
+            return earliest
+        case .idle, .closing, .closed, .failed:
+            return nil
         }
-        return earliest
     }
 
     /// `nextDeadline` for a driver that keeps the machine in a class property: a mutating call
@@ -103,7 +148,7 @@ package struct SessionStateMachine {
     package var queuedSendBytes: Int { queue.byteCount }
 
     /// Back-pressure from the host: reads pause while its events wait, and resume once it caught
-    /// up. The deadlines that need reading (Hello, `bot_connect_success`) are put off by the time
+    /// up. The deadline that needs reading (Hello, `bot_connect_success`) is put off by the time
     /// the pause lasted.
     package mutating func setReadsPaused(_ paused: Bool, now: UInt64) {
         if paused {
@@ -112,28 +157,27 @@ package struct SessionStateMachine {
         }
         guard let since = readsPausedSince else { return }
         readsPausedSince = nil
-        let paused = now > since ? now - since : 0
-        helloDeadline = helloDeadline.map { $0 + paused }
-        readyDeadline = readyDeadline.map { $0 + paused }
-    }
-
-    /// A deadline `timeout` from now for something the gateway must send. Set while reads are
-    /// paused, it counts from the pause, which resuming adds back: the whole timeout then runs
-    /// from the resume.
-    private func deadline(after timeout: UInt64, now: UInt64) -> UInt64 {
-        (readsPausedSince ?? now) + timeout
+        if var link, let answerBy = link.answerBy {
+            link.answerBy = answerBy + (now > since ? now - since : 0)
+            update(link)
+        }
     }
 
     /// Bytes of a message still arriving: a sign of life, like a whole message.
     package mutating func bytesReceived(now: UInt64) {
-        heartbeat?.received(now: now)
+        guard var link, link.heartbeat != nil else { return }
+        link.heartbeat?.received(now: now)
+        update(link)
     }
 
     // MARK: Host input
 
-    package mutating func start(now: UInt64) -> [Action] {
-        guard state == .idle else { return [] }
-        return beginAttempt()
+    package mutating func start(now: UInt64, into actions: inout [Action]) {
+        guard case .idle = phase else {
+            assertionFailure("start() in \(state): a session starts once")
+            return
+        }
+        beginAttempt(into: &actions)
     }
 
     /// The op 1 payload for an event from the host, validated: a name that is not empty and not
@@ -165,49 +209,46 @@ package struct SessionStateMachine {
     }
 
     /// Sends (ready) or queues (not yet ready) a payload made by `payload(name:data:)`.
-    package mutating func send(payload: [UInt8]) throws(GatewayError) -> [Action] {
+    package mutating func send(payload: [UInt8], into actions: inout [Action]) throws(GatewayError) {
         if let refusal = Self.sendRefusal(in: state) { throw refusal }
-        if state == .ready { return [.sendEvent(payload)] }
-        try queue.push(payload)
-        return []
+        if case .ready = phase {
+            actions.append(.sendEvent(payload))
+        } else {
+            try queue.push(payload)
+        }
     }
 
-    /// Closes for good with `code` (the host's choice: 1000 by default).
-    package mutating func stop(code: UInt16, reason: String = "") -> [Action] {
-        switch state {
-        case .idle:
-            return transition(to: .closed) + failQueued("the client was closed")
+    /// Closes for good with `code` (the host's choice: 1000 by default). Closing twice is fine.
+    package mutating func stop(code: UInt16, reason: String = "", into actions: inout [Action]) {
+        switch phase {
+        case .idle, .reconnecting:
+            enter(.closed, into: &actions)
+            failQueued("the client was closed", into: &actions)
         case .closed, .failed, .closing:
-            return []
-        case .reconnecting:
-            reconnectAt = nil
-            return transition(to: .closed) + failQueued("the client was closed")
-        case .connecting, .identifying, .ready:
-            ending = .host
-            helloDeadline = nil
-            readyDeadline = nil
-            var actions = transition(to: .closing)
-            actions.append(connectionOpen ? .close(code: code, reason: reason) : .drop(code: code, reason: reason))
-            return actions
+            return
+        case .connecting(var link), .identifying(var link), .ready(var link):
+            link.ending = nil
+            link.answerBy = nil
+            enter(.closing(link), into: &actions)
+            actions.append(link.open ? .close(code: code, reason: reason) : .drop(code: code, reason: reason))
         }
     }
 
     // MARK: Connection input
 
-    package mutating func connectionOpened(now: UInt64) -> [Action] {
-        connectionOpen = true
-        guard state != .closing else { return [] }
-        helloDeadline = deadline(after: configuration.helloTimeoutNanoseconds, now: now)
-        return [.emit(.log(.debug, "WebSocket open; waiting for Hello"))]
-    }
-
-    /// One complete message (decompressed), as it arrived.
-    package mutating func received(_ message: [UInt8], now: UInt64) -> [Action] {
-        var actions: [Action] = []
-        if let dispatch = received(message[...], now: now, into: &actions) {
-            actions.append(.emit(.dispatch(name: dispatch.name, data: dispatch.data)))
+    package mutating func connectionOpened(now: UInt64, into actions: inout [Action]) {
+        guard var link, !link.open else {
+            assertionFailure("connectionOpened in \(state) without a connection being opened")
+            return
         }
-        return actions
+        link.open = true
+        if case .closing = phase {
+            update(link)
+            return
+        }
+        link.answerBy = (readsPausedSince ?? now) + configuration.helloTimeoutNanoseconds
+        update(link)
+        actions.append(.emit(.log(.debug, "WebSocket open; waiting for Hello")))
     }
 
     /// An event to hand to the host, and nothing else to do.
@@ -216,14 +257,19 @@ package struct SessionStateMachine {
         package var data: ArraySlice<UInt8>?
     }
 
-    /// `received(_:now:)` for a driver, once per message: actions are appended to the caller's
-    /// array (reused), and a plain event, the usual message, comes back as a `Dispatch` with no
-    /// action at all, for the driver to deliver directly. `message` may be a slice of a receive
-    /// buffer: `d` is handed on as a slice of it.
+    /// One complete message (decompressed), as it arrived. A plain event, the usual message,
+    /// comes back as a `Dispatch` with no action at all, for the driver to deliver directly;
+    /// everything else becomes actions. `message` may be a slice of a receive buffer: `d` is
+    /// handed on as a slice of it.
     package mutating func received(_ message: ArraySlice<UInt8>, now: UInt64, into actions: inout [Action])
         -> Dispatch?
     {
-        heartbeat?.received(now: now)
+        guard var link, link.open else {
+            assertionFailure("a message in \(state) without an open connection")
+            return nil
+        }
+        link.heartbeat?.received(now: now)
+        update(link)
         let envelope: Envelope
         do {
             envelope = try JSONScanner.scanEnvelope(message, knownName: lastName)
@@ -247,35 +293,34 @@ package struct SessionStateMachine {
             let data = d.flatMap { $0.count == 4 && $0.first == UInt8(ascii: "n") ? nil : $0 }
             let connectSuccess = name.utf8.count == 19 && name == "bot_connect_success"
             guard connectSuccess else { return Dispatch(name: name, data: data) }
-            if state == .identifying {
-                readyDeadline = nil
-                // The backoff starts over only once this session has proved itself (its first
-                // heartbeat ACK while ready), so a gateway that accepts and then at once closes
-                // cannot drive a tight reconnect loop.
-                backoffResetPending = true
-                actions += transition(to: .ready)
+            if case .identifying(var link) = phase {
+                link.answerBy = nil
+                link.proving = true
+                enter(.ready(link), into: &actions)
                 actions.append(.emit(.log(.info, "identified")))
                 actions.append(.emit(.ready))
             }
             actions.append(.emit(.dispatch(name: name, data: data)))
-            if state == .ready {
-                actions += queue.popAll().map { .sendEvent($0) }
+            if case .ready = phase {
+                for payload in queue.popAll() { actions.append(.sendEvent(payload)) }
             }
         case .hello:
-            actions += hello(d, now: now)
+            hello(d, now: now, into: &actions)
         case .heartbeatAck:
-            guard let rtt = heartbeat?.ackReceived(now: now) else {
+            guard let rtt = link.heartbeat?.ackReceived(now: now) else {
                 actions.append(.emit(.log(.debug, "heartbeat ACK without a pending heartbeat; ignored")))
                 return nil
             }
             latency.record(rtt)
-            if backoffResetPending && state == .ready {
-                backoffResetPending = false
+            if case .ready = phase, link.proving {
+                link.proving = false
                 backoff.reset()
             }
+            update(link)
             actions.append(.emit(.heartbeatAck(nanoseconds: rtt)))
         case .error:
-            lastGatewayErrorCode = envelope.e
+            link.gatewayErrorCode = envelope.e
+            update(link)
             actions.append(.emit(.gatewayError(code: envelope.e, message: envelope.m, data: d)))
         case .event, .heartbeat, nil:
             actions.append(
@@ -285,20 +330,25 @@ package struct SessionStateMachine {
     }
 
     /// The current connection (or attempt) ended: reconnect, or stop for good.
-    package mutating func connectionClosed(_ info: WebSocketCloseInfo, now: UInt64) -> [Action] {
-        let ending = self.ending
-        self.ending = nil
-        connectionOpen = false
-        heartbeat = nil
-        helloDeadline = nil
-        readyDeadline = nil
-        let gatewayCode = lastGatewayErrorCode
-        lastGatewayErrorCode = nil
-        backoffResetPending = false
+    package mutating func connectionClosed(_ info: WebSocketCloseInfo, now: UInt64, into actions: inout [Action]) {
+        guard let link else {
+            assertionFailure("a connection closed in \(state), where the session has none")
+            return
+        }
+        if case .closing = phase {
+            actions.append(
+                .emit(
+                    .closed(
+                        code: info.code, reason: info.reason, reconnect: false, error: info.error,
+                        httpStatus: info.httpStatus)))
+            enter(.closed, into: &actions)
+            failQueued("the client was closed", into: &actions)
+            return
+        }
 
         var error = info.error
         var code = info.code
-        switch ending {
+        switch link.ending {
         case .zombie:
             error = GatewayError(.timeout, "no heartbeat ACK and nothing else received for a whole interval (zombie)")
         case .noHello:
@@ -309,23 +359,13 @@ package struct SessionStateMachine {
                 "no bot_connect_success within \(configuration.readyTimeoutNanoseconds / 1_000_000) ms after identify")
         case .broken(let why):
             error = why
-        case .host:
-            var actions = transition(to: .closed)
-            actions.insert(
-                .emit(
-                    .closed(
-                        code: code, reason: info.reason, reconnect: false, error: info.error,
-                        httpStatus: info.httpStatus)),
-                at: 0)
-            return actions + failQueued("the client was closed")
         case nil:
             break
         }
-        if state == .closed || state == .failed { return [] }
-
         // The gateway's own code decides; an op -1 error's code stands in when the close
         // carried none of the gateway's codes.
-        if !(4000...4999).contains(code), let gatewayCode, (4000...4007).contains(gatewayCode), ending == nil {
+        let gatewayCode = link.gatewayErrorCode
+        if !(4000...4999).contains(code), let gatewayCode, (4000...4007).contains(gatewayCode), link.ending == nil {
             code = UInt16(gatewayCode)
         }
         let policy = info.closedByServer || gatewayCode != nil ? ClosePolicy(closeCode: code) : .reconnect
@@ -334,23 +374,21 @@ package struct SessionStateMachine {
             let message = "the gateway refused the client with \(code)\(name); not reconnecting"
             // The CLOSED carries the code that decided (an op -1 error's 4001 when the TCP
             // connection then broke without a close frame); after FATAL only the final state.
-            var actions: [Action] = [
+            actions.append(
                 .emit(
                     .closed(
-                        code: code, reason: info.reason, reconnect: false, error: error, httpStatus: info.httpStatus)),
-                .emit(.log(.error, message)),
-            ]
-            actions += failQueued("the gateway refused the client (\(code))")
+                        code: code, reason: info.reason, reconnect: false, error: error, httpStatus: info.httpStatus)))
+            actions.append(.emit(.log(.error, message)))
+            failQueued("the gateway refused the client (\(code))", into: &actions)
             actions.append(.emit(.fatal(code: code, message: message)))
-            return actions + transition(to: .failed)
+            enter(.failed, into: &actions)
+            return
         }
         let delay = backoff.nextDelay(using: &random)
-        reconnectAt = now + delay
-        var actions: [Action] = [
+        actions.append(
             .emit(
                 .closed(
-                    code: info.code, reason: info.reason, reconnect: true, error: error, httpStatus: info.httpStatus))
-        ]
+                    code: info.code, reason: info.reason, reconnect: true, error: error, httpStatus: info.httpStatus)))
         if policy == .clientBug {
             actions.append(
                 .emit(
@@ -360,15 +398,18 @@ package struct SessionStateMachine {
                     )))
         }
         actions.append(.emit(.log(.info, "reconnecting in \(delay / 1_000_000) ms (attempt \(backoff.attempt))")))
-        actions += transition(to: .reconnecting)
-        return actions
+        enter(.reconnecting(at: now + delay), into: &actions)
     }
 
     /// A local problem that makes the current connection useless (corrupt zlib stream).
-    package mutating func connectionBroken(_ error: GatewayError, closeCode: UInt16) -> [Action] {
-        guard connectionOpen, ending == nil, state != .closing else { return [.emit(.localError(error))] }
-        ending = .broken(error)
-        return [.emit(.localError(error)), .drop(code: closeCode, reason: "")]
+    package mutating func connectionBroken(_ error: GatewayError, closeCode: UInt16, into actions: inout [Action]) {
+        actions.append(.emit(.localError(error)))
+        guard var link, link.open, link.ending == nil else { return }
+        if case .closing = phase { return }
+        link.ending = .broken(error)
+        link.answerBy = nil
+        update(link)
+        actions.append(.drop(code: closeCode, reason: ""))
     }
 
     // MARK: Time
@@ -376,37 +417,36 @@ package struct SessionStateMachine {
     /// Time passed. `dueBy` is the deadline the driver's timer was set for: a timer may fire a
     /// little early (coalescing moves timers earlier, never later), and what was due by then is
     /// done now. Sends are stamped with the real `now`.
-    package mutating func tick(now: UInt64, dueBy: UInt64? = nil) -> [Action] {
+    package mutating func tick(now: UInt64, dueBy: UInt64? = nil, into actions: inout [Action]) {
         let due = max(now, dueBy ?? now)
-        var actions: [Action] = []
-        if !readsPaused, let at = reconnectAt, due >= at {
-            reconnectAt = nil
-            actions += beginAttempt()
+        if !readsPaused, case .reconnecting(let at) = phase, due >= at {
+            beginAttempt(into: &actions)
         }
-        if !readsPaused, let at = helloDeadline, due >= at, ending == nil {
-            helloDeadline = nil
-            ending = .noHello
-            actions.append(.emit(.log(.warning, "no Hello from the gateway; dropping the connection")))
-            actions.append(.drop(code: CloseCode.policyViolation, reason: "no hello"))
-        }
-        if !readsPaused, let at = readyDeadline, due >= at, ending == nil {
-            readyDeadline = nil
-            ending = .noReady
-            actions.append(.emit(.log(.warning, "no bot_connect_success after identify; dropping the connection")))
-            actions.append(.drop(code: CloseCode.policyViolation, reason: "no bot_connect_success"))
-        }
-        if connectionOpen, ending == nil, state != .closing, var beat = heartbeat, beat.isDue(now: due) {
-            if beat.isZombie(now: due) && !readsPaused {
-                ending = .zombie
-                actions.append(.emit(.log(.warning, "zombie connection: the last heartbeat was never answered")))
-                actions.append(.drop(code: CloseCode.goingAway, reason: "zombie"))
+        if !readsPaused, var link, link.ending == nil, let answerBy = link.answerBy, due >= answerBy {
+            link.answerBy = nil
+            if case .connecting = phase {
+                link.ending = .noHello
+                actions.append(.emit(.log(.warning, "no Hello from the gateway; dropping the connection")))
+                actions.append(.drop(code: CloseCode.policyViolation, reason: "no hello"))
             } else {
-                beat.beatSent(now: now)
-                heartbeat = beat
-                actions.append(.send(Self.heartbeatPayload))
+                link.ending = .noReady
+                actions.append(.emit(.log(.warning, "no bot_connect_success after identify; dropping the connection")))
+                actions.append(.drop(code: CloseCode.policyViolation, reason: "no bot_connect_success"))
             }
+            update(link)
         }
-        return actions
+        guard var link, link.open, link.ending == nil, var beat = link.heartbeat, beat.isDue(now: due) else { return }
+        if case .closing = phase { return }
+        if beat.isZombie(now: due) && !readsPaused {
+            link.ending = .zombie
+            actions.append(.emit(.log(.warning, "zombie connection: the last heartbeat was never answered")))
+            actions.append(.drop(code: CloseCode.goingAway, reason: "zombie"))
+        } else {
+            beat.beatSent(now: now)
+            link.heartbeat = beat
+            actions.append(.send(Self.heartbeatPayload))
+        }
+        update(link)
     }
 
     // MARK: Internals
@@ -415,27 +455,49 @@ package struct SessionStateMachine {
     /// Longer intervals in a Hello are taken as this one (an hour).
     package static let maxHeartbeatIntervalMilliseconds: UInt64 = 3_600_000
 
-    private mutating func beginAttempt() -> [Action] {
-        if attempts > 0 { reconnects += 1 }
-        attempts += 1
-        ending = nil
-        return transition(to: .connecting) + [.connect]
+    /// The current connection, in the phases that have one.
+    private var link: Link? {
+        switch phase {
+        case .connecting(let link), .identifying(let link), .ready(let link), .closing(let link): link
+        case .idle, .reconnecting, .closed, .failed: nil
+        }
     }
 
-    private mutating func hello(_ d: ArraySlice<UInt8>?, now: UInt64) -> [Action] {
-        guard heartbeat == nil, state == .connecting else {
-            return [.emit(.log(.debug, "a second Hello on one connection; ignored"))]
+    /// Stores `link` back into the current phase, which must have one.
+    private mutating func update(_ link: Link) {
+        switch phase {
+        case .connecting: phase = .connecting(link)
+        case .identifying: phase = .identifying(link)
+        case .ready: phase = .ready(link)
+        case .closing: phase = .closing(link)
+        case .idle, .reconnecting, .closed, .failed: assertionFailure("no connection in \(state) to update")
         }
-        helloDeadline = nil
+    }
+
+    private mutating func beginAttempt(into actions: inout [Action]) {
+        if attempts > 0 { reconnects += 1 }
+        attempts += 1
+        enter(.connecting(Link()), into: &actions)
+        actions.append(.connect)
+    }
+
+    private mutating func hello(_ d: ArraySlice<UInt8>?, now: UInt64, into actions: inout [Action]) {
+        guard case .connecting(var link) = phase else {
+            actions.append(.emit(.log(.debug, "a second Hello on one connection; ignored")))
+            return
+        }
+        link.answerBy = nil
+        update(link)
         let fields = d ?? []
         // The published example spells the field "hearbeat"; accept both.
         guard
             let milliseconds = JSONObjectReader.integer("heartbeat", in: fields)
                 ?? JSONObjectReader.integer("hearbeat", in: fields), milliseconds > 0
         else {
-            return connectionBroken(
+            connectionBroken(
                 GatewayError(.invalidJSON, "Hello without a positive heartbeat interval"),
-                closeCode: CloseCode.protocolError)
+                closeCode: CloseCode.protocolError, into: &actions)
+            return
         }
         // Clamped both ways: a hostile Hello must neither flood the gateway with beats nor overflow
         // the clock arithmetic; beating more often than asked is always safe.
@@ -443,11 +505,9 @@ package struct SessionStateMachine {
         let interval = max(clamped * 1_000_000, configuration.minHeartbeatIntervalNanoseconds)
         var beat = Heartbeat(intervalNanoseconds: interval, now: now)
         beat.beatSent(now: now)
-        heartbeat = beat
-        var actions: [Action] = [
-            .emit(.log(.info, "Hello: heartbeat every \(interval / 1_000_000) ms")),
-            .send(Self.heartbeatPayload),
-        ]
+        link.heartbeat = beat
+        actions.append(.emit(.log(.info, "Hello: heartbeat every \(interval / 1_000_000) ms")))
+        actions.append(.send(Self.heartbeatPayload))
         var who = JSONWriter()
         who.beginObject()
         who.key("type")
@@ -460,20 +520,22 @@ package struct SessionStateMachine {
         }
         actions.append(.send(identify))
         actions.append(.emit(.log(.info, "identifying as \(configuration.identifyType)")))
-        readyDeadline = deadline(after: configuration.readyTimeoutNanoseconds, now: now)
-        actions += transition(to: .identifying)
-        return actions
+        // Set while reads are paused, the deadline counts from the pause, which resuming adds
+        // back: the whole timeout then runs from the resume.
+        link.answerBy = (readsPausedSince ?? now) + configuration.readyTimeoutNanoseconds
+        enter(.identifying(link), into: &actions)
     }
 
-    private mutating func transition(to next: ClientState) -> [Action] {
-        guard next != state else { return [] }
-        state = next
-        return [.emit(.state(next))]
+    /// Moves to `next`, reporting the state if it changed.
+    private mutating func enter(_ next: Phase, into actions: inout [Action]) {
+        let before = state
+        phase = next
+        if state != before { actions.append(.emit(.state(state))) }
     }
 
-    private mutating func failQueued(_ why: String) -> [Action] {
+    private mutating func failQueued(_ why: String, into actions: inout [Action]) {
         let dropped = queue.popAll().count
-        guard dropped > 0 else { return [] }
-        return [.emit(.sendsDropped(count: dropped, reason: why))]
+        guard dropped > 0 else { return }
+        actions.append(.emit(.sendsDropped(count: dropped, reason: why)))
     }
 }
