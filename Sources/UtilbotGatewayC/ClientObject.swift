@@ -119,33 +119,36 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
 
     // MARK: Loop thread
 
+    // One route per kind of event and delivery mode: the callback gets each event at once,
+    // the pull queue a record of it.
+
     func gatewayClient(_ client: GatewayClient, didDispatch name: String, data: ArraySlice<UInt8>?) {
         guard !freed.load(ordering: .acquiring) else { return }
         if let callback {
             deliverDispatch(name: name, data: data, to: callback)
         } else {
-            gatewayClient(client, didEmit: .dispatch(name: name, data: data))
+            enqueue(EventRecord(dispatch: name, data: data, state: state, names: &names), final: false, from: client)
         }
     }
 
     func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent) {
         guard !freed.load(ordering: .acquiring) else { return }
         if case .state(let next) = event { state = next }
-        if let callback, case .dispatch(let name, let data) = event {
-            deliverDispatch(name: name, data: data, to: callback)
-            return
-        }
-        guard let record = EventRecord(event, state: state, logLevel: logLevel, names: &names) else { return }
+        guard let record = EventRecord(event, state: state, logLevel: logLevel) else { return }
         if let callback {
             var cEvent = ubg_event_t()
             withExtendedLifetime(record) {
                 record.fill(&cEvent)
                 callback(handle, &cEvent, userData)
             }
-            return
+        } else {
+            let final: Bool
+            if case .state(let s) = event, s == .closed || s == .failed { final = true } else { final = false }
+            enqueue(record, final: final, from: client)
         }
-        let final: Bool
-        if case .state(let s) = event, s == .closed || s == .failed { final = true } else { final = false }
+    }
+
+    private func enqueue(_ record: EventRecord, final: Bool, from client: GatewayClient) {
         if queue.push(record, final: final) {
             client.setReadsPaused(true)
         }

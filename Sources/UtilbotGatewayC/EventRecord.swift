@@ -52,18 +52,21 @@ struct EventRecord: @unchecked Sendable {
         self.state = state
     }
 
+    /// The record for an op 0 event; its name comes from `names`.
+    init(dispatch name: String, data: ArraySlice<UInt8>?, state: ClientState, names: inout NameTable) {
+        self.init(type: UBG_EVENT_DISPATCH, state: state)
+        (self.name, self.nameBox) = names.pointer(for: name)
+        self.data = data.map(CStringBox.make)
+    }
+
     /// The record for a session event, or nil for events the host does not see (heartbeat ACKs,
-    /// log lines above `logLevel`). Dispatch names come from `names`.
-    init?(_ event: SessionEvent, state: ClientState, logLevel: Int32, names: inout NameTable) {
+    /// log lines above `logLevel`).
+    init?(_ event: SessionEvent, state: ClientState, logLevel: Int32) {
         switch event {
         case .state(let next):
             self.init(type: UBG_EVENT_STATE, state: next)
         case .ready:
             self.init(type: UBG_EVENT_READY, state: state)
-        case .dispatch(let name, let data):
-            self.init(type: UBG_EVENT_DISPATCH, state: state)
-            (self.name, self.nameBox) = names.pointer(for: name)
-            self.data = data.map(CStringBox.make)
         case .gatewayError(let code, let message, let data):
             self.init(type: UBG_EVENT_ERROR, state: state)
             if let code {

@@ -6,6 +6,11 @@ import UtilbotGateway
 /// Records what a GatewayClient reports, for a test thread to wait on.
 private final class Recorder: GatewayClientDelegate, @unchecked Sendable {
     private let events = Mutex<[SessionEvent]>([])
+    private let dispatched = Mutex<[(name: String, data: String?)]>([])
+
+    func gatewayClient(_ client: GatewayClient, didDispatch name: String, data: ArraySlice<UInt8>?) {
+        dispatched.withLock { $0.append((name, data.map { String(decoding: $0, as: UTF8.self) })) }
+    }
 
     func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent) {
         events.withLock { $0.append(event) }
@@ -25,10 +30,7 @@ private final class Recorder: GatewayClientDelegate, @unchecked Sendable {
     }
 
     func dispatches(named name: String) -> [String] {
-        all.compactMap {
-            guard case .dispatch(name, let data) = $0 else { return nil }
-            return data.map { String(decoding: $0, as: UTF8.self) }
-        }
+        dispatched.withLock { $0.filter { $0.name == name }.compactMap(\.data) }
     }
 }
 

@@ -25,7 +25,6 @@ package struct Heartbeat: Sendable, Equatable {
     package private(set) var pendingSince: UInt64?
     /// When the last beat was sent.
     private var lastBeatAt: UInt64
-    package private(set) var lastReceivedAt: UInt64
 
     package init(intervalNanoseconds: UInt64, now: UInt64) {
         self.intervalNanoseconds = intervalNanoseconds
@@ -33,13 +32,14 @@ package struct Heartbeat: Sendable, Equatable {
         self.anchor = now
         self.nextBeatAt = now
         self.lastBeatAt = now
-        self.lastReceivedAt = now
     }
 
     package func isDue(now: UInt64) -> Bool { now >= nextBeatAt }
 
-    /// Whether the connection must be given up: checked when a beat is due.
-    package func isZombie(now: UInt64) -> Bool {
+    /// Whether the connection must be given up: checked when a beat is due. `lastReceivedAt`:
+    /// when anything last arrived on this connection (the session keeps it: it is stamped on
+    /// every message, and no heartbeat exists before Hello).
+    package func isZombie(now: UInt64, lastReceivedAt: UInt64) -> Bool {
         guard pendingSince != nil, lastReceivedAt < lastBeatAt else { return false }
         // A beat that left late (a stalled host) is followed closely by the next slot's beat:
         // the gateway gets about an interval to answer either way.
@@ -56,11 +56,8 @@ package struct Heartbeat: Sendable, Equatable {
         nextBeatAt = anchor + slot * intervalNanoseconds - leadNanoseconds
     }
 
-    package mutating func received(now: UInt64) { lastReceivedAt = now }
-
     /// Returns the round trip of the answered beat, or nil for an ACK nobody asked for.
     package mutating func ackReceived(now: UInt64) -> UInt64? {
-        received(now: now)
         guard let sent = pendingSince else { return nil }
         pendingSince = nil
         return now > sent ? now - sent : 0

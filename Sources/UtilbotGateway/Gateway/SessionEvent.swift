@@ -27,14 +27,12 @@ package enum LogLevel: Int32, Sendable, Equatable, Comparable {
     package static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
 }
 
-/// What the session reports to its host, in order.
+/// What the session reports to its host, in order, besides the op 0 events (those go out as
+/// `SessionStateMachine.Dispatch`, see `GatewayClientDelegate`).
 package enum SessionEvent: Equatable, Sendable {
     case state(ClientState)
     /// `bot_connect_success` arrived (it is also reported as a dispatch).
     case ready
-    /// An op 0 event: its name and the raw JSON of `d` (nil when absent or null), a slice of
-    /// the message as it arrived.
-    case dispatch(name: String, data: ArraySlice<UInt8>?)
     /// An op -1 error from the gateway: `e`, `m` and the raw JSON of `d`.
     case gatewayError(code: Int?, message: String?, data: ArraySlice<UInt8>?)
     /// A problem the library found itself: malformed JSON, corrupt zlib data, an oversized

@@ -96,6 +96,10 @@ package struct SessionStateMachine {
     private var queue: SendQueue
     /// The last event name seen, reused while names repeat (see `JSONScanner.scanEnvelope`).
     private var lastName: String?
+    /// When anything (a message, or bytes of one) last arrived: a sign of life for the zombie
+    /// check. Kept here rather than in the `Link` so that the hot path, a plain event, touches
+    /// no per-connection state.
+    private var lastReceivedAt: UInt64 = 0
     /// Since when the host has not kept up and reads are paused: unread ACKs do not make a
     /// zombie, the Hello and ready deadlines wait (what is not read cannot be late), and no new
     /// attempt starts (each would add events the host has no room for).
@@ -165,9 +169,7 @@ package struct SessionStateMachine {
 
     /// Bytes of a message still arriving: a sign of life, like a whole message.
     package mutating func bytesReceived(now: UInt64) {
-        guard var link, link.heartbeat != nil else { return }
-        link.heartbeat?.received(now: now)
-        update(link)
+        lastReceivedAt = now
     }
 
     // MARK: Host input
@@ -251,25 +253,23 @@ package struct SessionStateMachine {
         actions.append(.emit(.log(.debug, "WebSocket open; waiting for Hello")))
     }
 
-    /// An event to hand to the host, and nothing else to do.
+    /// An op 0 event to hand to the host: its name and the raw JSON of `d` (nil when absent or
+    /// null), a slice of the message as it arrived.
     package struct Dispatch {
         package var name: String
         package var data: ArraySlice<UInt8>?
     }
 
-    /// One complete message (decompressed), as it arrived. A plain event, the usual message,
-    /// comes back as a `Dispatch` with no action at all, for the driver to deliver directly;
-    /// everything else becomes actions. `message` may be a slice of a receive buffer: `d` is
-    /// handed on as a slice of it.
+    /// One complete message (decompressed), as it arrived. An op 0 event comes back as a
+    /// `Dispatch`, for the driver to deliver once it has carried out the actions (there are some
+    /// only for `bot_connect_success`: the state, READY, the queued sends); everything else
+    /// becomes actions. `message` may be a slice of a receive buffer: `d` is handed on as a
+    /// slice of it.
     package mutating func received(_ message: ArraySlice<UInt8>, now: UInt64, into actions: inout [Action])
         -> Dispatch?
     {
-        guard var link, link.open else {
-            assertionFailure("a message in \(state) without an open connection")
-            return nil
-        }
-        link.heartbeat?.received(now: now)
-        update(link)
+        assert(link?.open == true, "a message in \(state) without an open connection")
+        lastReceivedAt = now
         let envelope: Envelope
         do {
             envelope = try JSONScanner.scanEnvelope(message, knownName: lastName)
@@ -300,14 +300,14 @@ package struct SessionStateMachine {
                 actions.append(.emit(.log(.info, "identified")))
                 actions.append(.emit(.ready))
             }
-            actions.append(.emit(.dispatch(name: name, data: data)))
             if case .ready = phase {
                 for payload in queue.popAll() { actions.append(.sendEvent(payload)) }
             }
+            return Dispatch(name: name, data: data)
         case .hello:
             hello(d, now: now, into: &actions)
         case .heartbeatAck:
-            guard let rtt = link.heartbeat?.ackReceived(now: now) else {
+            guard var link, let rtt = link.heartbeat?.ackReceived(now: now) else {
                 actions.append(.emit(.log(.debug, "heartbeat ACK without a pending heartbeat; ignored")))
                 return nil
             }
@@ -319,8 +319,10 @@ package struct SessionStateMachine {
             update(link)
             actions.append(.emit(.heartbeatAck(nanoseconds: rtt)))
         case .error:
-            link.gatewayErrorCode = envelope.e
-            update(link)
+            if var link {
+                link.gatewayErrorCode = envelope.e
+                update(link)
+            }
             actions.append(.emit(.gatewayError(code: envelope.e, message: envelope.m, data: d)))
         case .event, .heartbeat, nil:
             actions.append(
@@ -437,7 +439,7 @@ package struct SessionStateMachine {
         }
         guard var link, link.open, link.ending == nil, var beat = link.heartbeat, beat.isDue(now: due) else { return }
         if case .closing = phase { return }
-        if beat.isZombie(now: due) && !readsPaused {
+        if beat.isZombie(now: due, lastReceivedAt: lastReceivedAt) && !readsPaused {
             link.ending = .zombie
             actions.append(.emit(.log(.warning, "zombie connection: the last heartbeat was never answered")))
             actions.append(.drop(code: CloseCode.goingAway, reason: "zombie"))
