@@ -24,8 +24,6 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     private let gateway = Locked<GatewayClient?>(nil)
     private let freed = Atomic<Bool>(false)
     let queue: EventQueue
-    // Loop thread: the state as of the last event, for events that do not carry one.
-    private var state: ClientState = .idle
     // Loop thread: the settings events need, copied at connect (they cannot change after it).
     private var callback: ubg_event_cb?
     private var userData: UnsafeMutableRawPointer?
@@ -125,16 +123,16 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     func gatewayClient(_ client: GatewayClient, didDispatch name: String, data: ArraySlice<UInt8>?) {
         guard !freed.load(ordering: .acquiring) else { return }
         if let callback {
-            deliverDispatch(name: name, data: data, to: callback)
+            deliverDispatch(name: name, data: data, state: client.reportedState, to: callback)
         } else {
-            enqueue(EventRecord(dispatch: name, data: data, state: state, names: &names), final: false, from: client)
+            let record = EventRecord(dispatch: name, data: data, state: client.reportedState, names: &names)
+            enqueue(record, final: false, from: client)
         }
     }
 
     func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent) {
         guard !freed.load(ordering: .acquiring) else { return }
-        if case .state(let next) = event { state = next }
-        guard let record = EventRecord(event, state: state, logLevel: logLevel) else { return }
+        guard let record = EventRecord(event, state: client.reportedState, logLevel: logLevel) else { return }
         if let callback {
             var cEvent = ubg_event_t()
             withExtendedLifetime(record) {
@@ -163,7 +161,8 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
 
     /// The hot path of callback mode: the event points at the name's own storage and at a
     /// reused copy of the data, so delivering it allocates nothing.
-    private func deliverDispatch(name: String, data: ArraySlice<UInt8>?, to callback: ubg_event_cb) {
+    private func deliverDispatch(name: String, data: ArraySlice<UInt8>?, state: ClientState, to callback: ubg_event_cb)
+    {
         var event = ubg_event_t()
         event.size = MemoryLayout<ubg_event_t>.size
         event.type = UBG_EVENT_DISPATCH

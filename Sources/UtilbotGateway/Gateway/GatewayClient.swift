@@ -54,7 +54,6 @@ package final class GatewayClient: @unchecked Sendable {
         /// The session's queue of sends waiting for ready, as of the last loop turn.
         var queuedSends = 0
         var queuedSendBytes = 0
-        var stopped = false
     }
 
     private let shared = Locked(Shared())
@@ -66,6 +65,10 @@ package final class GatewayClient: @unchecked Sendable {
     private var timer: EventLoop.TimerID?
     private var timerDeadline: UInt64?
     private var detached = false
+    /// The state as of the last event handed to the delegate, which events without a state of
+    /// their own are stamped with (the machine may be further on while its actions are carried
+    /// out). Published to other threads in `statistics`.
+    package private(set) var reportedState: ClientState = .idle
     /// Events written to the current connection since its send buffer was last empty: if the
     /// connection ends now, they may not have left this process, and the host is told.
     private var unconfirmedSends = 0
@@ -152,7 +155,6 @@ package final class GatewayClient: @unchecked Sendable {
 
     /// Stops at once without reporting anything more (the host is freeing the client).
     package func detach() {
-        shared.withLock { $0.stopped = true }
         loop.execute {
             self.detached = true
             self.delegate = nil
@@ -244,6 +246,7 @@ package final class GatewayClient: @unchecked Sendable {
         if case .state(let state) = event {
             // With the state, the attempt count: the host may read the statistics the moment it
             // sees a new attempt begin, before this turn of the loop ends.
+            reportedState = state
             let reconnects = machine.reconnects
             shared.withLock {
                 $0.statistics.state = state
