@@ -41,10 +41,13 @@ package struct Heartbeat: Sendable, Equatable {
     /// every message, and no heartbeat exists before Hello).
     package func isZombie(now: UInt64, lastReceivedAt: UInt64) -> Bool {
         guard pendingSince != nil, lastReceivedAt < lastBeatAt else { return false }
-        // A beat that left late (a stalled host) is followed closely by the next slot's beat:
-        // the gateway gets about an interval to answer either way.
-        return now - lastBeatAt >= intervalNanoseconds - leadNanoseconds
+        return now >= answerDueBy
     }
+
+    /// When the gateway must have shown life by, for the last beat. A beat that left late (a
+    /// stalled host) is followed closely by the next slot's beat: the gateway gets about an
+    /// interval to answer either way.
+    package var answerDueBy: UInt64 { lastBeatAt + intervalNanoseconds - leadNanoseconds }
 
     package mutating func beatSent(now: UInt64) {
         if pendingSince == nil { pendingSince = now }

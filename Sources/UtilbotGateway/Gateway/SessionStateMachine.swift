@@ -73,7 +73,12 @@ package struct SessionStateMachine {
         var proving = false
     }
 
-    private enum Phase {
+    /// Indirect: the connection's `Link` lives in a box, so the phase itself is one word, written
+    /// whole at every change. Inline, the cases without a payload were told apart by bytes of the
+    /// payload area that are only partly written, and valgrind reported each read of the phase
+    /// as a use of uninitialised memory. A box per change of phase or heartbeat costs nothing
+    /// that matters; a plain event does not touch the phase.
+    private indirect enum Phase {
         case idle
         case connecting(Link)
         case identifying(Link)
