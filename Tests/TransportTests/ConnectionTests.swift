@@ -146,6 +146,34 @@ struct ConnectionTests {
         #expect(recorder.events.next() == .closed(nil))
     }
 
+    /// A busy loop may not have read a socket yet: the bytes waiting there are seen (a sign of
+    /// life for the heartbeat check) without being taken.
+    @Test func bytesWaitingUnreadAreSeenWithoutTakingThem() throws {
+        let listener = try TestListener(ipv6: false)
+        let (loop, connection, recorder) = try connect("127.0.0.1", listener.port)
+        defer { loop.stop(); withExtendedLifetime(connection) {} }
+        let peer = try #require(listener.accept())
+        defer { close(peer) }
+        #expect(recorder.events.next() == .open)
+        let answers = Latched<Bool>()
+        loop.execute {
+            connection.pauseReading()
+            answers.push(connection.hasUnreadBytes)
+        }
+        #expect(answers.next() == false)
+        _ = send(peer, "ack", 3, 0)
+        var seen = false
+        let deadline = monotonicNanoseconds() + 10_000_000_000
+        while !seen && monotonicNanoseconds() < deadline {
+            loop.execute { answers.push(connection.hasUnreadBytes) }
+            seen = answers.next() ?? false
+            if !seen { usleep(1000) }
+        }
+        #expect(seen)
+        loop.execute { connection.resumeReading() }
+        #expect(recorder.events.next() == .data(Array("ack".utf8)))
+    }
+
     @Test func refusedConnectionNamesTheAddressAndReason() throws {
         let listener = try TestListener(ipv6: false)
         let port = listener.port

@@ -323,11 +323,19 @@ package final class GatewayClient: @unchecked Sendable {
     }
 
     /// Bytes of a message still arriving (a large message trickling in) prove the gateway alive
-    /// as a whole message would; counted per read, looked at only when a timer fires.
+    /// as a whole message would; counted per read, looked at only when a timer fires. So do
+    /// bytes that arrived but wait unread: on a busy host (a slow machine, floods on other
+    /// connections) the loop may not have read this socket since the last beat, and the ACK it
+    /// holds must not turn into a false zombie.
     private func noticeBytesArrived() {
-        guard let received = webSocket?.bytesReceived, received != bytesSeen else { return }
-        bytesSeen = received
-        machine.bytesReceived(now: loop.now)
+        guard let webSocket else { return }
+        let received = webSocket.bytesReceived
+        if received != bytesSeen {
+            bytesSeen = received
+            machine.bytesReceived(now: loop.now)
+        } else if webSocket.hasUnreadBytes {
+            machine.bytesReceived(now: loop.now)
+        }
     }
 }
 

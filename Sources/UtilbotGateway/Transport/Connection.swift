@@ -61,6 +61,14 @@ package final class Connection: @unchecked Sendable {
     /// the interest, so a paused connection whose peer went stops being watched until it resumes.
     private var unwatched = false
     package private(set) var bytesRead: UInt64 = 0
+
+    /// Whether bytes from the peer wait in the socket, not yet read (the loop was busy
+    /// elsewhere). One non-blocking peek; nothing is taken.
+    package var hasUnreadBytes: Bool {
+        guard stage == .open else { return false }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
+    }
     /// Inside `write()`: a failure is then reported from a task of its own, never from within
     /// the owner's call (which would see its own state change under it).
     private var writing = false

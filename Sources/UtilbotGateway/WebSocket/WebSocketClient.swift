@@ -75,6 +75,8 @@ package final class WebSocketClient: @unchecked Sendable {
 
     /// Bytes read from the socket on this connection so far, also of messages not yet complete.
     package var bytesReceived: UInt64 { connection?.bytesRead ?? 0 }
+    /// Bytes wait in the socket that the loop has not read yet.
+    package var hasUnreadBytes: Bool { connection?.hasUnreadBytes ?? false }
 
     @discardableResult
     package func send(text: UnsafeRawBufferPointer) -> Bool {
