@@ -5,9 +5,9 @@ import UtilbotGatewayTypes
 /// Runs `body` on the client behind `handle`, turning a thrown error into its result code and
 /// the client's last error message.
 private func withClient(
-    _ handle: ubg_client_t?, _ body: (ClientObject) throws(GatewayError) -> Void
+    _ handle: ubg_client_t?, _ body: (ClientHandle) throws(GatewayError) -> Void
 ) -> ubg_result_t {
-    guard let client = ClientObject.registry.lookup(handle) else { return UBG_EHANDLE }
+    guard let client = ClientHandle.registry.lookup(handle) else { return UBG_EHANDLE }
     do throws(GatewayError) {
         if client.loopObject.isOrphaned { throw ForkGeneration.refusal }
         try body(client)
@@ -52,7 +52,7 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
             guard !found.isOrphaned else { return UBG_ESTATE }  // made before fork(), in the parent
             loopObject = found
         }
-        out_client.pointee = try ClientObject(loop: loopObject, key: keyText).register()
+        out_client.pointee = try ClientHandle(loop: loopObject, key: keyText).register()
         return UBG_OK
     } catch {
         return error.code.result
@@ -73,12 +73,12 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 /// - Thread-safe.
 @c public func ubg_client_free(_ client: ubg_client_t?) -> ubg_result_t {
     guard let client else { return UBG_OK }
-    if let object = ClientObject.registry.lookup(client), object.loopObject.isOrphaned {
+    if let object = ClientHandle.registry.lookup(client), object.loopObject.isOrphaned {
         // Its loop has no thread in this process: nothing can be waited for, nothing is freed.
         object.lastError.set(ForkGeneration.refusal.message)
         return UBG_ESTATE
     }
-    guard let object = ClientObject.registry.remove(client) else { return UBG_EHANDLE }
+    guard let object = ClientHandle.registry.remove(client) else { return UBG_EHANDLE }
     object.free()
     return UBG_OK
 }
@@ -90,7 +90,7 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 /// - `client`: NULL or an unknown handle gives a static message saying so.
 /// - Thread-safe (with several threads failing on one client, the text is the latest one's).
 @c public func ubg_client_last_error(_ client: ubg_client_t?) -> UnsafePointer<CChar> {
-    guard let object = ClientObject.registry.lookup(client) else {
+    guard let object = ClientHandle.registry.lookup(client) else {
         return constantStrings.pointer("NULL, unknown or already freed client handle")
     }
     return UnsafePointer(object.lastError.pointer)
@@ -213,12 +213,12 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
     withClient(client) { object throws(GatewayError) in
         try object.configure {
             if connect_ms > 0 {
-                $0.options.webSocket.openTimeoutMilliseconds = UInt64(connect_ms)
-                $0.options.webSocket.connectAttemptTimeoutMilliseconds = min(
-                    UInt64(connect_ms), $0.options.webSocket.connectAttemptTimeoutMilliseconds)
+                $0.options.webSocket.openTimeoutNanoseconds = UInt64(connect_ms) * 1_000_000
+                $0.options.webSocket.connectAttemptTimeoutNanoseconds = min(
+                    UInt64(connect_ms) * 1_000_000, $0.options.webSocket.connectAttemptTimeoutNanoseconds)
             }
             if hello_ms > 0 { $0.options.session.helloTimeoutNanoseconds = UInt64(hello_ms) * 1_000_000 }
-            if close_ms > 0 { $0.options.webSocket.closeTimeoutMilliseconds = UInt64(close_ms) }
+            if close_ms > 0 { $0.options.webSocket.closeTimeoutNanoseconds = UInt64(close_ms) * 1_000_000 }
         }
     }
 }
@@ -444,7 +444,7 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 @c public func ubg_client_next_event(
     _ client: ubg_client_t?, _ timeout_ms: Int32, _ event: UnsafeMutablePointer<ubg_event_t>?
 ) -> ubg_result_t {
-    guard let object = ClientObject.registry.lookup(client) else { return UBG_EHANDLE }
+    guard let object = ClientHandle.registry.lookup(client) else { return UBG_EHANDLE }
     var count: UInt = 0
     return pull(object, timeout_ms, event, 1, &count)
 }
@@ -468,7 +468,7 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
     _ client: ubg_client_t?, _ timeout_ms: Int32, _ events: UnsafeMutablePointer<ubg_event_t>?, _ capacity: UInt,
     _ out_count: UnsafeMutablePointer<UInt>?
 ) -> ubg_result_t {
-    guard let object = ClientObject.registry.lookup(client) else { return UBG_EHANDLE }
+    guard let object = ClientHandle.registry.lookup(client) else { return UBG_EHANDLE }
     guard let out_count else {
         object.lastError.set("out_count is NULL")
         return UBG_EINVAL
@@ -482,7 +482,7 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 }
 
 private func pull(
-    _ object: ClientObject, _ timeoutMilliseconds: Int32, _ events: UnsafeMutablePointer<ubg_event_t>?,
+    _ object: ClientHandle, _ timeoutMilliseconds: Int32, _ events: UnsafeMutablePointer<ubg_event_t>?,
     _ capacity: UInt, _ outCount: UnsafeMutablePointer<UInt>
 ) -> ubg_result_t {
     if object.loopObject.isOrphaned {
@@ -522,7 +522,7 @@ private func pull(
         outCount.pointee = UInt(count)
         return UBG_OK
     case .timedOut: return UBG_ETIMEOUT
-    case .finished: return UBG_ECLOSED
+    case .closed: return UBG_ECLOSED
     }
 }
 

@@ -22,9 +22,8 @@ final class EventQueue: @unchecked Sendable {
     /// -1 until a host asks for it: a client in callback mode, or one that only blocks in
     /// ubg_client_next_event(), never costs a descriptor.
     private var fd: Int32 = -1
-    private var items: [EventRecord] = []
-    private var head = 0
-    private var finished = false
+    private var items = CompactingQueue<EventRecord>(keptCapacity: 4096, compactionThreshold: 1024)
+    private var closed = false
     private var paused = false
     private var waiters = 0
     /// Whether the eventfd has been written since the queue was last empty.
@@ -46,7 +45,7 @@ final class EventQueue: @unchecked Sendable {
     }
 
     deinit {
-        if fd >= 0 { close(fd) }
+        if fd >= 0 { Glibc.close(fd) }
         pthread_cond_destroy(condition)
         condition.deinitialize(count: 1)
         condition.deallocate()
@@ -77,10 +76,10 @@ final class EventQueue: @unchecked Sendable {
     var count: Int {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return items.count - head
+        return items.count
     }
 
-    /// The descriptor, made on the first call; readable while events wait (or once finished).
+    /// The descriptor, made on the first call; readable while events wait (or once closed).
     func eventFD() throws(GatewayError) -> Int32 {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
@@ -88,7 +87,7 @@ final class EventQueue: @unchecked Sendable {
         let made = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard made >= 0 else { throw GatewayError(.io, "eventfd: \(SystemError.describe(errno))") }
         fd = made
-        if items.count > head || finished { signal() }
+        if !items.isEmpty || closed { signal() }
         return fd
     }
 
@@ -99,8 +98,8 @@ final class EventQueue: @unchecked Sendable {
         defer { pthread_mutex_unlock(mutex) }
         items.append(record)
         bytes += record.byteCount
-        if final { finished = true }
-        if (items.count - head >= capacity || bytes >= maxBytes) && !paused {
+        if final { closed = true }
+        if (items.count >= capacity || bytes >= maxBytes) && !paused {
             paused = true
             fullCount += 1
             return true
@@ -111,7 +110,7 @@ final class EventQueue: @unchecked Sendable {
     enum Pop: Equatable {
         case events(Int)
         case timedOut
-        case finished
+        case closed
     }
 
     /// Waits up to `timeoutMilliseconds` (negative: forever) for events and hands out up to
@@ -124,34 +123,28 @@ final class EventQueue: @unchecked Sendable {
         let deadline = timeoutMilliseconds < 0 ? nil : monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
         var previous: [EventRecord] = []
         pthread_mutex_lock(mutex)
-        while items.count == head {
-            if finished {
+        while items.isEmpty {
+            if closed {
                 pthread_mutex_unlock(mutex)
-                return .finished
+                return .closed
             }
             guard wait(until: deadline) else {
                 pthread_mutex_unlock(mutex)
                 return .timedOut
             }
         }
-        let taken = min(items.count - head, max(1, maxCount))
+        let taken = min(items.count, max(1, maxCount))
         previous = handedOut
-        handedOut = Array(items[head..<(head + taken)])
+        handedOut = Array(items.slice(0..<taken))
         for (index, record) in handedOut.enumerated() {
             fill(index, record)
             bytes -= record.byteCount
         }
-        head += taken
-        if head == items.count {
-            items.removeAll(keepingCapacity: items.capacity <= 4096)
-            head = 0
-            drainSignal()
-        } else if head >= 1024 && head * 2 >= items.count {
-            items.removeSubrange(0..<head)
-            head = 0
-        }
+        items.removeFirst(taken)
+        items.compact()
+        if items.isEmpty { drainSignal() }
         var shouldResume = false
-        if paused && items.count - head <= capacity / 2 && bytes <= maxBytes / 2 {
+        if paused && items.count <= capacity / 2 && bytes <= maxBytes / 2 {
             paused = false
             shouldResume = true
         }
@@ -166,21 +159,21 @@ final class EventQueue: @unchecked Sendable {
     func notify() {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        guard items.count > head || finished else { return }
+        guard !items.isEmpty || closed else { return }
         signal()
         if waiters > 0 { pthread_cond_broadcast(condition) }
     }
 
     /// No more events will come (the client is being freed): wakes a waiting consumer.
-    func finish() {
+    func close() {
         pthread_mutex_lock(mutex)
-        finished = true
+        closed = true
         signal()
         pthread_cond_broadcast(condition)
         pthread_mutex_unlock(mutex)
     }
 
-    /// With the lock held: waits for a push or `finish`; false once `deadline` has passed.
+    /// With the lock held: waits for a push or `close`; false once `deadline` has passed.
     private func wait(until deadline: UInt64?) -> Bool {
         waiters += 1
         defer { waiters -= 1 }

@@ -32,6 +32,6 @@ import UtilbotGatewayTypes
     if object.isOrphaned { return UBG_ESTATE }
     if object.loop.isCurrent || object.clients.load(ordering: .relaxed) > 0 { return UBG_ESTATE }
     guard LoopObject.registry.remove(loop) != nil else { return UBG_EHANDLE }
-    object.loop.stop()
+    object.loop.close()
     return UBG_OK
 }

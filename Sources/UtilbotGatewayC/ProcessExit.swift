@@ -17,7 +17,7 @@ enum ProcessExit {
             var loops = LoopObject.registry.all()
             if let fallback = LoopObject.currentDefaultLoop { loops.append(fallback) }
             for object in loops where !object.isOrphaned {
-                object.loop.stopForExit(waitingAtMost: 1_000_000_000)
+                object.loop.closeForExit(waitingAtMost: 1_000_000_000)
             }
         }
         return true

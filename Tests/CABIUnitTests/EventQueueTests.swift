@@ -68,9 +68,9 @@ struct EventQueueTests {
                 return nil
             }, box.toOpaque())
         usleep(50_000)
-        queue.finish()
+        queue.close()
         pthread_join(thread, nil)
-        #expect(consumer.result.withLock { $0 } == .finished)
+        #expect(consumer.result.withLock { $0 } == .closed)
     }
 
     @Test func itsDescriptorIsReadableExactlyWhileEventsWait() throws {

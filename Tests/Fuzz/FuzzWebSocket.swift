@@ -1,4 +1,4 @@
-// Fuzz target: the frame decoder and the sans-I/O receive path of `WebSocketConnection`
+// Fuzz target: the frame decoder and the sans-I/O receive path of `WebSocketStateMachine`
 // (fragmentation, control frames, closing handshake, UTF-8, limits).
 //
 // Input: byte 0 holds flags, byte 1 seeds the chunking, byte 2 places our close, the rest is what the
@@ -44,14 +44,14 @@ private func decode(_ pieces: [ArraySlice<UInt8>], maxPayload: Int) -> DecodeRes
 }
 
 private struct ConnectionResult: Equatable {
-    var events: [WebSocketConnection.Event] = []
+    var events: [WebSocketStateMachine.Event] = []
     /// How many of the events came before our close() call, and whether close() was accepted.
     var eventsBeforeClose: Int?
     var closeAccepted = false
     /// What the connection wrote, as unmasked frames, and how many frames were written before close().
     var written: [Frame] = []
     var writtenBeforeClose = 0
-    var state: WebSocketConnection.State = .open
+    var state: WebSocketStateMachine.State = .open
 }
 
 /// Parses the client frames in `output`: each must be masked, with the shortest length form.
@@ -92,7 +92,7 @@ private func clientFrames(_ output: [UInt8]) -> [Frame] {
 private func receive(
     _ before: [ArraySlice<UInt8>], _ after: [ArraySlice<UInt8>], maxMessageSize: Int, close: Bool
 ) -> ConnectionResult {
-    var connection = WebSocketConnection(maxMessageSize: maxMessageSize)
+    var connection = WebSocketStateMachine(maxMessageSize: maxMessageSize)
     var result = ConnectionResult()
     func feed(_ pieces: [ArraySlice<UInt8>]) {
         for piece in pieces {
@@ -124,7 +124,7 @@ private func receive(
     return result
 }
 
-private func isClosed(_ event: WebSocketConnection.Event) -> Bool {
+private func isClosed(_ event: WebSocketStateMachine.Event) -> Bool {
     if case .closed = event { return true }
     return false
 }

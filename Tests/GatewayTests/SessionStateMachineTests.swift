@@ -65,7 +65,7 @@ private struct Driver {
         tick()
     }
     mutating func tick(dueBy: UInt64? = nil) { drive { [now] in $0.tick(now: now, dueBy: dueBy, into: &$1) } }
-    mutating func stop(code: UInt16 = 1000) { drive { $0.stop(code: code, into: &$1) } }
+    mutating func close(code: UInt16 = 1000) { drive { $0.close(code: code, into: &$1) } }
     mutating func send(payload: [UInt8]) throws(GatewayError) {
         var actions: [SessionStateMachine.Action] = []
         try machine.send(payload: payload, into: &actions)
@@ -571,7 +571,7 @@ private struct Driver {
     @Test func hostCloseIsFinal() {
         var d = Driver()
         d.ready()
-        d.stop(code: 1000)
+        d.close(code: 1000)
         let step = d.take()
         #expect(step.events == [.state(.closing)])
         #expect(step.other == [.close(code: 1000, reason: "")])
@@ -589,7 +589,7 @@ private struct Driver {
         d.ready()
         d.closed(4006)
         _ = d.take()
-        d.stop(code: 1000)
+        d.close(code: 1000)
         #expect(d.take().events == [.state(.closed)])
         #expect(d.machine.nextDeadline == nil)
     }

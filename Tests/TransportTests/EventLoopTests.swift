@@ -28,7 +28,7 @@ struct EventLoopTests {
     @Test func tasksRunOnTheLoopThreadInOrder() throws {
         let loop = try EventLoop()
         try loop.start()
-        defer { loop.stop() }
+        defer { loop.close() }
         let recorder = Recorder()
         let done = Latch<Bool>()
         #expect(!loop.isCurrent)
@@ -46,7 +46,7 @@ struct EventLoopTests {
     @Test func tasksPostedFromManyThreadsAllRun() throws {
         let loop = try EventLoop()
         try loop.start()
-        defer { loop.stop() }
+        defer { loop.close() }
         let recorder = Recorder()
         let threads = 8
         let perThread = 2000
@@ -96,7 +96,7 @@ struct EventLoopTests {
     @Test func timersFireInDeadlineOrderAndCancelledOnesNever() throws {
         let loop = try EventLoop()
         try loop.start()
-        defer { loop.stop() }
+        defer { loop.close() }
         let recorder = Recorder()
         let done = Latch<Bool>()
         loop.execute {
@@ -114,7 +114,7 @@ struct EventLoopTests {
     @Test func timerDoesNotFireEarly() throws {
         let loop = try EventLoop()
         try loop.start()
-        defer { loop.stop() }
+        defer { loop.close() }
         let fired = Latch<UInt64>()
         let start = monotonicNanoseconds()
         loop.execute { loop.schedule(afterNanoseconds: 50_000_000) { fired.set(monotonicNanoseconds()) } }
@@ -127,7 +127,7 @@ struct EventLoopTests {
         try loop.start()
         let recorder = Recorder()
         for i in 0..<10 { loop.execute { recorder.append(i) } }
-        loop.stop()
+        loop.close()
         #expect(recorder.values == Array(0..<10))
     }
 }

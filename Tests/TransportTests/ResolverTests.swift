@@ -30,7 +30,7 @@ import UtilbotGateway
     @Test func asyncResolutionAnswersOnTheLoop() throws {
         let loop = try EventLoop()
         try loop.start()
-        defer { loop.stop() }
+        defer { loop.close() }
         let answer = Latch<Bool>()
         Resolver.resolve(host: "localhost", port: 1, on: loop) { result in
             answer.set(loop.isCurrent && ((try? result.get())?.isEmpty == false))

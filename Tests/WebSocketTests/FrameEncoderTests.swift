@@ -25,7 +25,7 @@ import UtilbotGateway
     }
 
     @Test func everyFrameGetsAFreshMaskingKey() {
-        var connection = WebSocketConnection(maxMessageSize: 1024)
+        var connection = WebSocketStateMachine(maxMessageSize: 1024)
         for _ in 0..<64 { connection.send(text: UnsafeRawBufferPointer(start: nil, count: 0)) }
         var keys = Set<[UInt8]>()
         var i = 0

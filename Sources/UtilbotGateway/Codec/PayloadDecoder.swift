@@ -13,7 +13,7 @@ package final class PayloadDecoder {
     /// of a compressed payload (the rest comes with the next). The slice may point into the
     /// decoder's buffer: drop it before the next call. Throws for corrupt or oversized compressed
     /// data; `closeCode(for:)` says how the connection ends then.
-    package func payload(of event: WebSocketConnection.Event) throws(GatewayError) -> ArraySlice<UInt8>? {
+    package func payload(of event: WebSocketStateMachine.Event) throws(GatewayError) -> ArraySlice<UInt8>? {
         switch event {
         case .text(let message):
             return message

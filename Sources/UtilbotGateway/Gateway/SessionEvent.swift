@@ -28,7 +28,7 @@ package enum LogLevel: Int32, Sendable, Equatable, Comparable {
 }
 
 /// What the session reports to its host, in order, besides the op 0 events (those go out as
-/// `SessionStateMachine.Dispatch`, see `GatewayClientDelegate`).
+/// `SessionStateMachine.Dispatch`, see `GatewaySessionDelegate`).
 package enum SessionEvent: Equatable, Sendable {
     case state(ClientState)
     /// `bot_connect_success` arrived (it is also reported as a dispatch).

@@ -226,11 +226,11 @@ package struct SessionStateMachine {
     }
 
     /// Closes for good with `code` (the host's choice: 1000 by default). Closing twice is fine.
-    package mutating func stop(code: UInt16, reason: String = "", into actions: inout [Action]) {
+    package mutating func close(code: UInt16, reason: String = "", into actions: inout [Action]) {
         switch phase {
         case .idle, .reconnecting:
             enter(.closed, into: &actions)
-            failQueued("the client was closed", into: &actions)
+            rejectQueued("the client was closed", into: &actions)
         case .closed, .failed, .closing:
             return
         case .connecting(var link), .identifying(var link), .ready(var link):
@@ -349,7 +349,7 @@ package struct SessionStateMachine {
                         code: info.code, reason: info.reason, reconnect: false, error: info.error,
                         httpStatus: info.httpStatus)))
             enter(.closed, into: &actions)
-            failQueued("the client was closed", into: &actions)
+            rejectQueued("the client was closed", into: &actions)
             return
         }
 
@@ -386,7 +386,7 @@ package struct SessionStateMachine {
                     .closed(
                         code: code, reason: info.reason, reconnect: false, error: error, httpStatus: info.httpStatus)))
             actions.append(.emit(.log(.error, message)))
-            failQueued("the gateway refused the client (\(code))", into: &actions)
+            rejectQueued("the gateway refused the client (\(code))", into: &actions)
             actions.append(.emit(.fatal(code: code, message: message)))
             enter(.failed, into: &actions)
             return
@@ -460,7 +460,7 @@ package struct SessionStateMachine {
 
     package static let heartbeatPayload = JSONWriter.payload(op: GatewayOpcode.heartbeat.rawValue, t: nil, d: nil)
     /// Longer intervals in a Hello are taken as this one (an hour).
-    package static let maxHeartbeatIntervalMilliseconds: UInt64 = 3_600_000
+    package static let maxHeartbeatIntervalNanoseconds: UInt64 = 3_600_000_000_000
 
     /// The current connection, in the phases that have one.
     private var link: Link? {
@@ -508,8 +508,8 @@ package struct SessionStateMachine {
         }
         // Clamped both ways: a hostile Hello must neither flood the gateway with beats nor overflow
         // the clock arithmetic; beating more often than asked is always safe.
-        let clamped = min(UInt64(milliseconds), Self.maxHeartbeatIntervalMilliseconds)
-        let interval = max(clamped * 1_000_000, configuration.minHeartbeatIntervalNanoseconds)
+        let asked = min(UInt64(milliseconds), Self.maxHeartbeatIntervalNanoseconds / 1_000_000) * 1_000_000
+        let interval = max(asked, configuration.minHeartbeatIntervalNanoseconds)
         var beat = Heartbeat(intervalNanoseconds: interval, now: now)
         beat.beatSent(now: now)
         link.heartbeat = beat
@@ -540,7 +540,7 @@ package struct SessionStateMachine {
         if state != before { actions.append(.emit(.state(state))) }
     }
 
-    private mutating func failQueued(_ why: String, into actions: inout [Action]) {
+    private mutating func rejectQueued(_ why: String, into actions: inout [Action]) {
         let dropped = queue.popAll().count
         guard dropped > 0 else { return }
         actions.append(.emit(.sendsDropped(count: dropped, reason: why)))

@@ -5,7 +5,7 @@ import Synchronization
 /// One I/O thread: epoll for readiness, an eventfd to wake it, a heap of timers, and a queue of
 /// work posted from any thread.
 ///
-/// Everything except `execute`, `stop` and `isCurrent` must be called on the loop's own thread
+/// Everything except `execute`, `close` and `isCurrent` must be called on the loop's own thread
 /// (from a task, a timer or an I/O handler). Work runs in the order it was posted and never
 /// re-entrantly inside the call that posted it.
 package final class EventLoop: @unchecked Sendable {
@@ -29,10 +29,10 @@ package final class EventLoop: @unchecked Sendable {
     }
 
     private let queue = Locked(Queue())
-    private let stopping = Atomic<Bool>(false)
-    /// Stopped by `stopForExit`: tasks posted after the end are dropped, not run on the caller's
+    private let closing = Atomic<Bool>(false)
+    /// Stopped by `closeForExit`: tasks posted after the end are dropped, not run on the caller's
     /// thread (a lookup finishing during exit must not open a socket).
-    private let stoppedForExit = Atomic<Bool>(false)
+    private let closedForExit = Atomic<Bool>(false)
     private let threadToken = Atomic<UInt>(0)
     private var thread: pthread_t?
 
@@ -55,7 +55,7 @@ package final class EventLoop: @unchecked Sendable {
         let wake = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard wake >= 0 else {
             let code = errno
-            close(ep)
+            Glibc.close(ep)
             throw GatewayError(.io, "eventfd: \(SystemError.describe(code))")
         }
         epollFD = ep
@@ -71,8 +71,8 @@ package final class EventLoop: @unchecked Sendable {
     deinit {
         readBuffer.deallocate()
         plaintextBuffer.deallocate()
-        close(wakeFD)
-        close(epollFD)
+        Glibc.close(wakeFD)
+        Glibc.close(epollFD)
     }
 
     /// Starts the loop on a new thread.
@@ -96,8 +96,8 @@ package final class EventLoop: @unchecked Sendable {
     /// Stops the loop after the work already queued. From another thread it waits for the loop
     /// thread to end; on the loop thread itself (say, the last owner let go inside a callback) it
     /// returns at once and the thread ends when the current callback returns.
-    package func stop() {
-        stopping.store(true, ordering: .releasing)
+    package func close() {
+        closing.store(true, ordering: .releasing)
         wake()
         guard let thread else { return }
         self.thread = nil
@@ -113,9 +113,9 @@ package final class EventLoop: @unchecked Sendable {
     /// the exit), so that no library code runs on it while the process tears down its libraries
     /// (OpenSSL, the Swift runtime's statics). Not from the loop thread itself, where it only asks
     /// the loop to stop.
-    package func stopForExit(waitingAtMost nanoseconds: UInt64) {
-        stoppedForExit.store(true, ordering: .releasing)
-        stopping.store(true, ordering: .releasing)
+    package func closeForExit(waitingAtMost nanoseconds: UInt64) {
+        closedForExit.store(true, ordering: .releasing)
+        closing.store(true, ordering: .releasing)
         wake()
         guard let thread, !isCurrent else { return }
         var now = timespec()
@@ -128,7 +128,7 @@ package final class EventLoop: @unchecked Sendable {
     }
 
     /// Whether the loop was stopped because the process is exiting: nothing waits for it any more.
-    package var hasStoppedForExit: Bool { stoppedForExit.load(ordering: .acquiring) }
+    package var hasClosedForExit: Bool { closedForExit.load(ordering: .acquiring) }
 
     /// Whether the caller runs on this loop's thread.
     package var isCurrent: Bool {
@@ -146,7 +146,7 @@ package final class EventLoop: @unchecked Sendable {
             // The loop has ended: nothing runs concurrently with it any more, so the task runs
             // here rather than never (a thread waiting on it must not wait forever), unless the
             // process is exiting.
-            if !stoppedForExit.load(ordering: .acquiring) { task() }
+            if !closedForExit.load(ordering: .acquiring) { task() }
             return
         }
         // On the loop thread (a callback sending its answer) the loop is awake: it looks at the
@@ -277,7 +277,7 @@ package final class EventLoop: @unchecked Sendable {
         while true {
             phaseStart = monotonicNanoseconds()
             runQueuedTasks()
-            if stopping.load(ordering: .acquiring) { break }
+            if closing.load(ordering: .acquiring) { break }
             runBeforeWaitingActions()
             // Tasks posted from this thread since the queue was emptied did not wake the loop.
             let timeout = hasQueuedTasks ? 0 : pollTimeout()

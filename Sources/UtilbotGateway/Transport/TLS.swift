@@ -129,13 +129,10 @@ package final class TLSSession {
     }
 
     /// Appends ciphertext OpenSSL wants sent to `output`.
-    package func takeCiphertext(into output: inout [UInt8]) {
+    package func takeCiphertext(into output: inout CompactingQueue<UInt8>) {
         let pending = Int(BIO_ctrl_pending(outgoing))
         guard pending > 0 else { return }
-        let start = output.count
-        output.append(contentsOf: repeatElement(0, count: pending))
-        let got = output.withUnsafeMutableBytes { BIO_read(outgoing, $0.baseAddress! + start, Int32(pending)) }
-        output.removeLast(pending - max(0, Int(got)))
+        output.append(upTo: pending) { Int(BIO_read(outgoing, $0.baseAddress, Int32($0.count))) }
     }
 
     package func handshake(host: String) throws(GatewayError) -> Progress {

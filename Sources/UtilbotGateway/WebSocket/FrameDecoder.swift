@@ -11,38 +11,25 @@
 ///   before any of it is buffered.
 package struct FrameDecoder {
     package var maxPayload: Int
-    private var buffer: [UInt8] = []
-    private var readIndex = 0
-
-    /// The most a consumed buffer keeps for the next bytes (four reads' worth).
-    static let keptCapacity = 256 * 1024
+    private var input = CompactingQueue<UInt8>(keptCapacity: 256 * 1024, compactionThreshold: 65536)
 
     package init(maxPayload: Int) {
         self.maxPayload = maxPayload
     }
 
     /// Bytes received but not yet decoded into a frame.
-    package var bufferedByteCount: Int { buffer.count - readIndex }
+    package var bufferedByteCount: Int { input.count }
 
     package mutating func append(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
-        if readIndex == buffer.count {
-            // A buffer grown by one large message is given back once it is consumed.
-            buffer.removeAll(keepingCapacity: buffer.capacity <= Self.keptCapacity)
-            readIndex = 0
-        } else if readIndex >= 65536 && readIndex * 2 >= buffer.count {
-            buffer.removeSubrange(0..<readIndex)
-            readIndex = 0
-        }
-        buffer.append(contentsOf: bytes)
+        input.compact()
+        input.append(bytes)
     }
 
-    /// Gives back a buffer grown by a large message once every byte of it was decoded. Call it
-    /// when the frames it returned are handled (their slices keep their own storage alive).
+    /// Gives back what was decoded, and a buffer grown by a large message once all of it was.
+    /// Call it when the frames it returned are handled (their slices share its storage).
     package mutating func releaseConsumed() {
-        guard readIndex == buffer.count, buffer.capacity > Self.keptCapacity else { return }
-        buffer = []
-        readIndex = 0
+        input.compact()
     }
 
     package mutating func append(_ bytes: [UInt8]) {
@@ -51,10 +38,10 @@ package struct FrameDecoder {
 
     /// The next complete frame, or nil when more bytes are needed.
     package mutating func nextFrame() throws(WebSocketFailure) -> Frame? {
-        let available = buffer.count - readIndex
+        let available = input.count
         guard available >= 2 else { return nil }
-        let b0 = buffer[readIndex]
-        let b1 = buffer[readIndex + 1]
+        let b0 = input[0]
+        let b1 = input[1]
         let fin = b0 & 0x80 != 0
         let opcode = Opcode(rawValue: b0 & 0x0F)
         if b0 & 0x70 != 0 {
@@ -71,12 +58,12 @@ package struct FrameDecoder {
         if length == 126 {
             headerLength = 4
             guard available >= headerLength else { return nil }
-            length = UInt64(buffer[readIndex + 2]) << 8 | UInt64(buffer[readIndex + 3])
+            length = UInt64(input[2]) << 8 | UInt64(input[3])
         } else if length == 127 {
             headerLength = 10
             guard available >= headerLength else { return nil }
             length = 0
-            for i in 2..<10 { length = length << 8 | UInt64(buffer[readIndex + i]) }
+            for i in 2..<10 { length = length << 8 | UInt64(input[i]) }
             if length & (1 << 63) != 0 {
                 throw .protocolError("frame length has its most significant bit set")
             }
@@ -92,10 +79,9 @@ package struct FrameDecoder {
         }
         let payloadLength = Int(length)
         guard available - headerLength >= payloadLength else { return nil }
-        let start = readIndex + headerLength
         // A slice, not a copy: it lives until the frame is handled, before the next append.
-        let payload = buffer[start..<(start + payloadLength)]
-        readIndex = start + payloadLength
+        let payload = input.slice(headerLength..<(headerLength + payloadLength))
+        input.removeFirst(headerLength + payloadLength)
         return Frame(fin: fin, opcode: opcode, payload: payload)
     }
 }

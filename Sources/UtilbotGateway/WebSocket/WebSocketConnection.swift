@@ -1,216 +1,317 @@
-/// The client side of an open WebSocket connection as a plain value (no I/O): bytes from the
-/// server go in through `receive`, what to do comes out as `Event`s, and the bytes to write
-/// accumulate in `output` for the driver to drain.
+package protocol WebSocketConnectionDelegate: AnyObject {
+    func webSocketDidOpen(_ client: WebSocketConnection)
+    /// A text or binary message, or a ping or pong (pings are answered already).
+    func webSocket(_ client: WebSocketConnection, didReceive event: WebSocketStateMachine.Event)
+    /// Every byte written so far is now with the kernel (after some had to wait for the socket).
+    func webSocketDidDrain(_ client: WebSocketConnection)
+    /// Called exactly once per `connect()`, however the connection or the attempt ended.
+    func webSocket(_ client: WebSocketConnection, didCloseWith info: WebSocketCloseInfo)
+}
+
+/// An RFC 6455 client on an event loop: it drives a `SocketStream` through the opening handshake
+/// and then a `WebSocketStateMachine`, and owns the timers (open and close timeouts).
 ///
-/// It reassembles fragmented messages (control frames may arrive between fragments), validates
-/// text as UTF-8 incrementally across fragments, answers pings, runs the closing handshake
-/// (RFC 6455 §7) and fails the connection with 1002, 1007 or 1009 on a violation.
-package struct WebSocketConnection {
-    /// Payloads are slices of the connection's receive buffer: handle them (or copy them) before
-    /// the next `receive`, or that call copies the buffer.
-    package enum Event: Equatable, Sendable {
-        case text(ArraySlice<UInt8>)
-        case binary(ArraySlice<UInt8>)
-        case ping(ArraySlice<UInt8>)
-        case pong(ArraySlice<UInt8>)
-        /// The closing handshake is complete, or the connection failed. `code` is the
-        /// server's close code when it closed first (1005 when its frame had none), ours
-        /// when we did or when we failed the connection; `error` says why we failed it.
-        case closed(code: UInt16, reason: String, error: GatewayError?)
-    }
-
+/// Confined to its loop's thread: create it anywhere, call everything else on the loop.
+package final class WebSocketConnection: @unchecked Sendable {
     package enum State: Equatable, Sendable {
-        case open
-        /// We sent a close frame and wait for the server's.
-        case closing(code: UInt16, reason: String)
-        case closed
+        case idle, connecting, handshaking, open, closing, closed
     }
 
-    package private(set) var state: State = .open
-    /// Bytes to write to the transport, in order.
-    package var output: [UInt8] = []
-    package let maxMessageSize: Int
+    package weak var delegate: WebSocketConnectionDelegate?
+    package let loop: EventLoop
+    package let url: WebSocketURL
+    package let options: WebSocketOptions
+    package private(set) var state: State = .idle
 
-    private var decoder: FrameDecoder
-    private var masking = MaskingKeySource()
-    private var fragmentOpcode: Opcode?
-    private var fragments: [UInt8] = []
-    private var utf8 = UTF8Validator()
+    private let tlsContext: TLSContext?
+    private var stream: SocketStream?
+    private var handshake: Handshake
+    private var protocolState: WebSocketStateMachine
+    private var openTimer: EventLoop.TimerID?
+    private var closeTimer: EventLoop.TimerID?
+    private var closeReported = false
+    /// The connection after the close was reported: it may linger a moment for the server's
+    /// FIN (RFC 6455 §7.1.1) or for its last bytes to leave; `free()` cuts that short.
+    private weak var retiredStream: SocketStream?
+    private var readingPaused = false
+    /// Messages decoded from bytes already read, held while reading is paused: the pause takes
+    /// effect between two messages, not only between two reads.
+    private var held: [WebSocketStateMachine.Event] = []
 
-    package init(maxMessageSize: Int) {
-        self.maxMessageSize = maxMessageSize
-        self.decoder = FrameDecoder(maxPayload: maxMessageSize)
+    /// `tlsContext` is required for wss URLs; contexts may be shared between clients.
+    package init(loop: EventLoop, url: WebSocketURL, options: WebSocketOptions, tlsContext: TLSContext?) {
+        self.loop = loop
+        self.url = url
+        self.options = options
+        self.tlsContext = tlsContext
+        self.handshake = Handshake(url: url, maxHeaderSize: options.maxHandshakeHeaderSize)
+        self.protocolState = WebSocketStateMachine(maxMessageSize: options.maxMessageSize)
     }
 
-    // MARK: Receiving
-
-    package mutating func receive(_ bytes: UnsafeRawBufferPointer) -> [Event] {
-        guard state != .closed else { return [] }
-        decoder.append(bytes)
-        var events: [Event] = []
-        while state != .closed {
-            let frame: Frame?
-            do {
-                frame = try decoder.nextFrame()
-            } catch {
-                events.append(fail(error))
-                break
-            }
-            guard let frame else { break }
-            do throws(WebSocketFailure) {
-                if let event = try handle(frame) { events.append(event) }
-            } catch {
-                events.append(fail(error))
-            }
+    package func connect() {
+        precondition(state == .idle, "a WebSocketConnection connects once")
+        if url.secure && tlsContext == nil {
+            state = .closed
+            reportClose(
+                code: CloseCode.abnormal, error: GatewayError(.invalidArgument, "a wss URL needs a TLS context"))
+            return
         }
-        return events
+        state = .connecting
+        let stream = SocketStream(
+            loop: loop, host: url.host, port: url.port, tls: url.secure ? tlsContext : nil,
+            attemptTimeoutNanoseconds: options.connectAttemptTimeoutNanoseconds)
+        stream.delegate = self
+        self.stream = stream
+        openTimer = loop.schedule(afterNanoseconds: options.openTimeoutNanoseconds) { [weak self] in
+            self?.openTimedOut()
+        }
+        stream.start()
     }
 
-    /// Gives back what a large message grew, once the events of `receive` are handled.
-    package mutating func releaseConsumedInput() { decoder.releaseConsumed() }
+    /// The negotiated TLS version, once TLS is up.
+    package var tlsVersion: String? { stream?.tlsVersion }
 
-    package mutating func receive(_ bytes: [UInt8]) -> [Event] {
-        bytes.withUnsafeBytes { receive($0) }
+    /// Bytes waiting for the socket: the measure of back-pressure.
+    package var pendingWriteCount: Int { stream?.pendingWriteCount ?? 0 }
+
+    /// Bytes read from the socket on this connection so far, also of messages not yet complete.
+    package var bytesReceived: UInt64 { stream?.bytesRead ?? 0 }
+    /// Bytes wait in the socket that the loop has not read yet.
+    package var hasUnreadBytes: Bool { stream?.hasUnreadBytes ?? false }
+
+    @discardableResult
+    package func send(text: UnsafeRawBufferPointer) -> Bool {
+        guard state == .open, protocolState.send(text: text) else { return false }
+        return flush()
     }
 
-    private mutating func handle(_ frame: Frame) throws(WebSocketFailure) -> Event? {
-        switch frame.opcode {
-        case .ping:
-            if case .open = state { send(.pong, frame.payload) }
-            return .ping(frame.payload)
-        case .pong:
-            return .pong(frame.payload)
-        case .close:
-            return try handleClose(frame.payload)
-        case .text, .binary:
-            if fragmentOpcode != nil {
-                throw .protocolError("a new \(frame.opcode) message began inside a fragmented message")
-            }
-            if case .closing = state { return nil }  // §7.1.4: data after our close is discarded
-            if frame.fin {
-                if frame.opcode == .text { try checkText(frame.payload, final: true) }
-                return frame.opcode == .text ? .text(frame.payload) : .binary(frame.payload)
-            }
-            fragmentOpcode = frame.opcode
-            fragments = Array(frame.payload)
-            if frame.opcode == .text { try checkText(frame.payload, final: false) }
-            return nil
-        default:  // continuation; the decoder rejects unknown opcodes
-            guard let opcode = fragmentOpcode else {
-                throw .protocolError("a continuation frame with no message to continue")
-            }
-            if fragments.count + frame.payload.count > maxMessageSize {
-                throw WebSocketFailure(
-                    CloseCode.messageTooBig, .messageTooLarge,
-                    "fragmented message exceeds the \(maxMessageSize)-byte limit")
-            }
-            fragments.append(contentsOf: frame.payload)
-            if opcode == .text { try checkText(frame.payload, final: frame.fin) }
-            guard frame.fin else { return nil }
-            fragmentOpcode = nil
-            let message = fragments[...]
-            fragments = []
-            if case .closing = state { return nil }
-            return opcode == .text ? .text(message) : .binary(message)
-        }
+    @discardableResult
+    package func send(binary: UnsafeRawBufferPointer) -> Bool {
+        guard state == .open, protocolState.send(binary: binary) else { return false }
+        return flush()
     }
 
-    private mutating func checkText(_ bytes: ArraySlice<UInt8>, final: Bool) throws(WebSocketFailure) {
-        let ok = bytes.withUnsafeBytes { utf8.feed($0) }
-        if !ok || (final && !utf8.isComplete) {
-            utf8.reset()
-            throw WebSocketFailure(CloseCode.invalidPayload, .invalidUTF8, "text message is not valid UTF-8")
-        }
-        if final { utf8.reset() }
+    @discardableResult
+    package func send(text: [UInt8]) -> Bool { text.withUnsafeBytes { send(text: $0) } }
+
+    @discardableResult
+    package func send(binary: [UInt8]) -> Bool { binary.withUnsafeBytes { send(binary: $0) } }
+
+    @discardableResult
+    package func sendPing(_ payload: [UInt8] = []) -> Bool {
+        guard state == .open, protocolState.sendPing(payload) else { return false }
+        flush()
+        return true
     }
 
-    private mutating func handleClose(_ slice: ArraySlice<UInt8>) throws(WebSocketFailure) -> Event? {
-        let payload = Array(slice)
-        var code = CloseCode.noStatus
-        var reason = ""
-        if payload.count == 1 {
-            throw .protocolError("close frame with a one-byte payload")
-        }
-        if payload.count >= 2 {
-            code = UInt16(payload[0]) << 8 | UInt16(payload[1])
-            guard CloseCode.isValidOnWire(code) else {
-                throw .protocolError("close frame with the invalid code \(code)")
-            }
-            let reasonBytes = payload[2...]
-            guard reasonBytes.withUnsafeBytes({ UTF8Validator.isValid($0) }) else {
-                throw WebSocketFailure(CloseCode.invalidPayload, .invalidUTF8, "close reason is not valid UTF-8")
-            }
-            reason = String(decoding: reasonBytes, as: UTF8.self)
-        }
+    /// Starts the closing handshake (open), or abandons the attempt (before open). The delegate
+    /// hears `didCloseWith` when it is over.
+    package func close(code: UInt16 = CloseCode.normal, reason: String = "") {
         switch state {
+        case .idle:
+            state = .closed
+        case .connecting, .handshaking:
+            stream?.abort()
+            reportClose(
+                code: CloseCode.abnormal,
+                error: GatewayError(.closed, "closed by the client before the connection opened"))
         case .open:
-            // Echo the server's code (§5.5.1); an empty close is answered with an empty close.
-            send(.close, payload.count >= 2 ? [payload[0], payload[1]] : [])
+            protocolState.close(code: code, reason: reason)
+            state = .closing
+            flush()
+            closeTimer = loop.schedule(afterNanoseconds: options.closeTimeoutNanoseconds) {
+                [weak self] in
+                guard let self, self.state == .closing else { return }
+                self.stream?.abort()
+                self.reportClose(
+                    code: CloseCode.abnormal,
+                    error: GatewayError(
+                        .timeout,
+                        "the server did not answer our close frame within \(self.options.closeTimeoutNanoseconds / 1_000_000) ms"
+                    ))
+            }
+        case .closing, .closed:
+            break
+        }
+    }
+
+    /// Ends the connection now: a close frame with `code` if the connection is open (not waiting
+    /// for the answer), then the socket is closed. For a peer that stopped answering. The
+    /// delegate hears `didCloseWith` with `code` (1006 before the connection opened).
+    package func abort(code: UInt16 = CloseCode.goingAway, reason: String = "") {
+        switch state {
+        case .idle:
             state = .closed
-            return .closed(code: code, reason: reason, error: nil)
-        case .closing(let ourCode, let ourReason):
-            state = .closed
-            return .closed(code: ourCode, reason: ourReason, error: nil)
+        case .connecting, .handshaking:
+            stream?.abort()
+            reportClose(code: CloseCode.abnormal, error: nil)
+        case .open, .closing:
+            if state == .open {
+                protocolState.close(code: code, reason: reason)
+                flush()
+            }
+            stream?.close()
+            reportClose(code: code, error: nil)
         case .closed:
-            return nil
+            break
         }
     }
 
-    /// Fails the connection (§7.1.7): queues a close frame with the failure's code and ends.
-    private mutating func fail(_ failure: WebSocketFailure) -> Event {
-        if case .open = state {
-            send(.close, Self.closePayload(failure.closeCode, ""))
+    /// Whether the socket is still open after the close was reported.
+    package var isLingering: Bool { retiredStream.map { $0.stage != .closed } ?? false }
+
+    /// Closes the socket now, also one that lingers after the close was reported.
+    package func free() {
+        abort()
+        retiredStream?.abort()
+        stream?.abort()
+    }
+
+    /// Back-pressure: stop (and resume) reading from the server, from the next message on. The
+    /// opening handshake is read regardless (its timeout runs on its own).
+    package func pauseReading() {
+        guard !readingPaused else { return }
+        readingPaused = true
+        if state == .open || state == .closing { stream?.pauseReading() }
+    }
+
+    package func resumeReading() {
+        guard readingPaused else { return }
+        readingPaused = false
+        if !held.isEmpty {
+            let events = held
+            held = []
+            deliver(events[...])
         }
+        if !readingPaused, state == .open || state == .closing { stream?.resumeReading() }
+    }
+
+    // MARK: Internals
+
+    /// Hands the protocol's output to the connection; false when the connection failed doing so
+    /// (it reports why from a task of its own).
+    @discardableResult
+    private func flush() -> Bool {
+        guard let stream else { return false }
+        guard !protocolState.output.isEmpty else { return true }
+        stream.write(protocolState.output)
+        protocolState.output.removeAll(keepingCapacity: protocolState.output.capacity <= 1 << 16)
+        return stream.stage == .open && !stream.isBroken
+    }
+
+    private func openTimedOut() {
+        guard state == .connecting || state == .handshaking else { return }
+        let stage =
+            state == .handshaking ? "waiting for the upgrade answer" : (stream?.stage.rawValue ?? "connecting")
+        stream?.abort()
+        reportClose(
+            code: CloseCode.abnormal,
+            error: GatewayError(
+                .timeout, "timed out after \(options.openTimeoutNanoseconds / 1_000_000) ms while \(stage) (\(url))"))
+    }
+
+    private func handle(_ bytes: UnsafeRawBufferPointer) {
+        let events = protocolState.receive(bytes)
+        flush()  // pongs, the answer to a close frame
+        deliver(events[...])
+        protocolState.releaseConsumedInput()
+    }
+
+    /// Hands messages to the delegate in order until one pauses reading; the rest are held.
+    private func deliver(_ events: ArraySlice<WebSocketStateMachine.Event>) {
+        for index in events.indices {
+            if readingPaused {
+                held.append(contentsOf: events[index...])
+                return
+            }
+            switch events[index] {
+            case .closed(let code, let reason, let error):
+                let byServer = state == .open && error == nil
+                stream?.close(lingeringNanoseconds: options.closeTimeoutNanoseconds)
+                reportClose(code: code, reason: reason, closedByServer: byServer, error: error)
+                return
+            default:
+                delegate?.webSocket(self, didReceive: events[index])
+                if state != .open && state != .closing { return }
+            }
+        }
+    }
+
+    private func reportClose(
+        code: UInt16, reason: String = "", closedByServer: Bool = false, error: GatewayError?, httpStatus: Int? = nil
+    ) {
+        guard !closeReported else { return }
+        closeReported = true
         state = .closed
-        return .closed(code: failure.closeCode, reason: "", error: failure.error)
+        loop.cancel(openTimer)
+        loop.cancel(closeTimer)
+        openTimer = nil
+        closeTimer = nil
+        held = []
+        stream?.delegate = nil
+        retiredStream = stream
+        stream = nil
+        protocolState.abort()
+        delegate?.webSocket(
+            self,
+            didCloseWith: WebSocketCloseInfo(
+                code: code, reason: reason, closedByServer: closedByServer, error: error, httpStatus: httpStatus))
+    }
+}
+
+extension WebSocketConnection: SocketStreamDelegate {
+    package func streamDidOpen(_ stream: SocketStream) {
+        state = .handshaking
+        stream.write(handshake.request(userAgent: options.userAgent))
     }
 
-    // MARK: Sending
-
-    /// Queues a data message. Returns false when the connection is no longer open.
-    @discardableResult
-    package mutating func send(text: UnsafeRawBufferPointer) -> Bool { sendData(.text, text) }
-
-    @discardableResult
-    package mutating func send(binary: UnsafeRawBufferPointer) -> Bool { sendData(.binary, binary) }
-
-    @discardableResult
-    package mutating func sendPing(_ payload: [UInt8]) -> Bool {
-        guard case .open = state, payload.count <= 125 else { return false }
-        send(.ping, payload)
-        return true
+    package func stream(_ stream: SocketStream, didRead bytes: UnsafeRawBufferPointer) {
+        switch state {
+        case .handshaking:
+            let leftover: [UInt8]?
+            do {
+                leftover = try handshake.receive(bytes)
+            } catch {
+                stream.abort()
+                reportClose(
+                    code: CloseCode.abnormal, error: error, httpStatus: handshake.status == 101 ? nil : handshake.status
+                )
+                return
+            }
+            guard let leftover else { return }
+            state = .open
+            loop.cancel(openTimer)
+            openTimer = nil
+            if readingPaused { stream.pauseReading() }
+            delegate?.webSocketDidOpen(self)
+            if !leftover.isEmpty, state == .open { leftover.withUnsafeBytes { handle($0) } }
+        case .open, .closing:
+            handle(bytes)
+        default:
+            break
+        }
     }
 
-    /// Starts the closing handshake. `code` must be sendable; the reason at most 123 bytes.
-    @discardableResult
-    package mutating func close(code: UInt16, reason: String = "") -> Bool {
-        guard case .open = state else { return false }
-        var reasonBytes = Array(reason.utf8)
-        if reasonBytes.count > 123 { reasonBytes = Array(reasonBytes.prefix(123)) }
-        send(.close, Self.closePayload(code, "") + reasonBytes)
-        state = .closing(code: code, reason: reason)
-        return true
+    package func streamDidDrain(_ stream: SocketStream) {
+        guard state == .open || state == .closing else { return }
+        delegate?.webSocketDidDrain(self)
     }
 
-    /// Ends the connection without a handshake (the peer vanished or a timer expired).
-    package mutating func abort() {
-        state = .closed
-    }
-
-    private mutating func sendData(_ opcode: Opcode, _ payload: UnsafeRawBufferPointer) -> Bool {
-        guard case .open = state else { return false }
-        FrameEncoder.encode(opcode: opcode, payload: payload, maskingKey: masking.next(), into: &output)
-        return true
-    }
-
-    private mutating func send(_ opcode: Opcode, _ payload: [UInt8]) { send(opcode, payload[...]) }
-
-    private mutating func send(_ opcode: Opcode, _ payload: ArraySlice<UInt8>) {
-        let key = masking.next()
-        payload.withUnsafeBytes { FrameEncoder.encode(opcode: opcode, payload: $0, maskingKey: key, into: &output) }
-    }
-
-    private static func closePayload(_ code: UInt16, _ reason: String) -> [UInt8] {
-        [UInt8(code >> 8), UInt8(code & 0xFF)] + Array(reason.utf8)
+    package func stream(_ stream: SocketStream, didCloseWith error: GatewayError?) {
+        let reported: GatewayError
+        switch state {
+        case .connecting:
+            reported = error ?? GatewayError(.connect, "the connection ended before it opened")
+        case .handshaking:
+            reported =
+                error ?? GatewayError(.handshake, "the server closed the connection before answering the upgrade")
+        case .open, .closing:
+            // RFC 6455 §7.1.5: no close frame means 1006; the server broke the closing handshake.
+            reported =
+                error ?? GatewayError(.protocolViolation, "the server closed the connection without a close frame")
+        case .idle, .closed:
+            return
+        }
+        reportClose(code: CloseCode.abnormal, error: reported)
     }
 }

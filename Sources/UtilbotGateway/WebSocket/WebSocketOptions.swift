@@ -6,11 +6,11 @@ package struct WebSocketOptions: Sendable, Equatable {
     /// The largest handshake response header accepted.
     package var maxHandshakeHeaderSize = Handshake.defaultMaxHeaderSize
     /// From `connect()` to the 101 answer: DNS, TCP, TLS and the upgrade together.
-    package var openTimeoutMilliseconds: UInt64 = 15_000
+    package var openTimeoutNanoseconds: UInt64 = 15_000_000_000
     /// One TCP connection attempt to one resolved address.
-    package var connectAttemptTimeoutMilliseconds: UInt64 = 5_000
+    package var connectAttemptTimeoutNanoseconds: UInt64 = 5_000_000_000
     /// How long to wait for the server's answer to our close frame.
-    package var closeTimeoutMilliseconds: UInt64 = 5_000
+    package var closeTimeoutNanoseconds: UInt64 = 5_000_000_000
     package var userAgent = "utilbot-gateway/\(libraryVersion)"
 
     package init() {}

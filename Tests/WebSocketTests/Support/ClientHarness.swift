@@ -1,9 +1,9 @@
 import UtilbotGateway
 
-/// What a test sees of a WebSocketClient: its delegate calls, in order.
+/// What a test sees of a WebSocketConnection: its delegate calls, in order.
 enum ClientEvent: Equatable, Sendable {
     case open
-    case received(WebSocketConnection.Event)
+    case received(WebSocketStateMachine.Event)
     case closed(WebSocketCloseInfo)
 }
 
@@ -12,10 +12,10 @@ struct HarnessTimeout: Error, CustomStringConvertible {
     var description: String { "timed out waiting for \(waitingFor)" }
 }
 
-/// Runs one WebSocketClient on its own event loop and records what it reports.
-final class ClientHarness: WebSocketClientDelegate, @unchecked Sendable {
+/// Runs one WebSocketConnection on its own event loop and records what it reports.
+final class ClientHarness: WebSocketConnectionDelegate, @unchecked Sendable {
     let loop: EventLoop
-    let client: WebSocketClient
+    let client: WebSocketConnection
     let events = BlockingQueue<ClientEvent>()
 
     init(url: String, options: WebSocketOptions = WebSocketOptions()) throws {
@@ -23,16 +23,16 @@ final class ClientHarness: WebSocketClientDelegate, @unchecked Sendable {
         try loop.start()
         let parsed = try WebSocketURL(parsing: url)
         let context = parsed.secure ? try TLSContext(options.tls) : nil
-        client = WebSocketClient(loop: loop, url: parsed, options: options, tlsContext: context)
+        client = WebSocketConnection(loop: loop, url: parsed, options: options, tlsContext: context)
         client.delegate = self
     }
 
     deinit {
-        loop.stop()
+        loop.close()
     }
 
     /// Runs `body` on the loop thread and waits for it.
-    func onLoop<T: Sendable>(_ body: @escaping @Sendable (WebSocketClient) -> T) -> T {
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable (WebSocketConnection) -> T) -> T {
         let result = BlockingQueue<T>()
         let client = self.client
         loop.execute { result.push(body(client)) }
@@ -61,16 +61,16 @@ final class ClientHarness: WebSocketClientDelegate, @unchecked Sendable {
         }
     }
 
-    func nextMessage(timeout: Double = 10) throws -> WebSocketConnection.Event {
+    func nextMessage(timeout: Double = 10) throws -> WebSocketStateMachine.Event {
         let event = try next(timeout: timeout, "a message")
         guard case .received(let message) = event else { throw PeerError(message: "expected a message, got \(event)") }
         return message
     }
 
-    func webSocketDidOpen(_ client: WebSocketClient) { events.push(.open) }
-    func webSocket(_ client: WebSocketClient, didReceive event: WebSocketConnection.Event) {
+    func webSocketDidOpen(_ client: WebSocketConnection) { events.push(.open) }
+    func webSocket(_ client: WebSocketConnection, didReceive event: WebSocketStateMachine.Event) {
         events.push(.received(event))
     }
-    func webSocket(_ client: WebSocketClient, didCloseWith info: WebSocketCloseInfo) { events.push(.closed(info)) }
-    func webSocketDidDrain(_ client: WebSocketClient) {}
+    func webSocket(_ client: WebSocketConnection, didCloseWith info: WebSocketCloseInfo) { events.push(.closed(info)) }
+    func webSocketDidDrain(_ client: WebSocketConnection) {}
 }

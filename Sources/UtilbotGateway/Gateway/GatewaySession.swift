@@ -1,4 +1,4 @@
-/// Everything a gateway client is configured with.
+/// Everything a gateway session is configured with.
 package struct GatewayOptions: Sendable, Equatable {
     package var url = GatewayURL.defaultURL
     package var compression = false
@@ -27,20 +27,20 @@ package struct GatewayStatistics: Sendable, Equatable {
 
 /// Where a session's events go: op 0 events to one method, everything else to the other, in
 /// the order they happened. Both run on the loop thread, never while the client holds a lock.
-package protocol GatewayClientDelegate: AnyObject {
+package protocol GatewaySessionDelegate: AnyObject {
     /// An op 0 event, the usual message, as its parts: nothing is built per event (a
     /// `SessionEvent` made and taken apart again costs about 4% of a small event).
-    func gatewayClient(_ client: GatewayClient, didDispatch name: String, data: ArraySlice<UInt8>?)
-    func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent)
+    func gatewaySession(_ session: GatewaySession, didDispatch name: String, data: ArraySlice<UInt8>?)
+    func gatewaySession(_ session: GatewaySession, didEmit event: SessionEvent)
 }
 
 /// A gateway session on an event loop: it runs the `SessionStateMachine`, one
-/// `WebSocketClient` and one `PayloadDecoder` per connection attempt, and the session's timer.
+/// `WebSocketConnection` and one `PayloadDecoder` per connection attempt, and the session's timer.
 ///
 /// `start`, `send`, `stop` and `statistics` may be called from any thread; everything else
 /// happens on the loop thread, where the delegate is called.
-package final class GatewayClient: @unchecked Sendable {
-    package weak var delegate: GatewayClientDelegate?
+package final class GatewaySession: @unchecked Sendable {
+    package weak var delegate: GatewaySessionDelegate?
     package let loop: EventLoop
     package let options: GatewayOptions
     package let url: GatewayURL
@@ -60,11 +60,11 @@ package final class GatewayClient: @unchecked Sendable {
     private let tlsContext: TLSContext?
     // Loop-thread state.
     private var machine: SessionStateMachine
-    private var webSocket: WebSocketClient?
+    private var webSocket: WebSocketConnection?
     private var payloads: PayloadDecoder?
     private var timer: EventLoop.TimerID?
     private var timerDeadline: UInt64?
-    private var detached = false
+    private var freed = false
     /// The state as of the last event handed to the delegate, which events without a state of
     /// their own are stamped with (the machine may be further on while its actions are carried
     /// out). Published to other threads in `statistics`.
@@ -74,7 +74,7 @@ package final class GatewayClient: @unchecked Sendable {
     private var unconfirmedSends = 0
     /// Ended connections, which may still linger for the server's FIN: freeing the client
     /// closes them at once.
-    private var retired: [WebSocketClient] = []
+    private var retired: [WebSocketConnection] = []
     /// Sends the loop has taken over since `updateShared` last released them from `inFlight`.
     private var settledSends = 0
     private var settledSendBytes = 0
@@ -134,7 +134,7 @@ package final class GatewayClient: @unchecked Sendable {
         loop.execute {
             self.settledSends += 1
             self.settledSendBytes += size
-            guard !self.detached else {
+            guard !self.freed else {
                 self.updateShared()
                 return
             }
@@ -149,21 +149,21 @@ package final class GatewayClient: @unchecked Sendable {
     }
 
     /// Closes for good with `code`; events go on until the `closed` state is reported.
-    package func stop(code: UInt16 = CloseCode.normal, reason: String = "") {
-        loop.execute { self.drive { $0.stop(code: code, reason: reason, into: &$1) } }
+    package func close(code: UInt16 = CloseCode.normal, reason: String = "") {
+        loop.execute { self.drive { $0.close(code: code, reason: reason, into: &$1) } }
     }
 
     /// Stops at once without reporting anything more (the host is freeing the client).
-    package func detach() {
+    package func free() {
         loop.execute {
-            self.detached = true
+            self.freed = true
             self.delegate = nil
             self.loop.cancel(self.timer)
             self.timer = nil
             self.webSocket?.delegate = nil
-            self.webSocket?.terminate()
+            self.webSocket?.free()
             self.webSocket = nil
-            for client in self.retired { client.terminate() }
+            for webSocket in self.retired { webSocket.free() }
             self.retired.removeAll()
         }
     }
@@ -173,7 +173,7 @@ package final class GatewayClient: @unchecked Sendable {
     /// Back-pressure from the host (loop thread): stop reading from the gateway while its
     /// events are not consumed. Heartbeats go on; unread ACKs do not count as a zombie.
     package func setReadsPaused(_ paused: Bool) {
-        guard machine.readsPaused != paused, !detached else { return }
+        guard machine.readsPaused != paused, !freed else { return }
         machine.setReadsPaused(paused, now: loop.now)
         applyReadPause()
         rescheduleTimer()
@@ -201,7 +201,7 @@ package final class GatewayClient: @unchecked Sendable {
 
     private func perform(_ actions: [SessionStateMachine.Action]) {
         for action in actions {
-            if detached { return }
+            if freed { return }
             switch action {
             case .connect:
                 connect()
@@ -253,7 +253,7 @@ package final class GatewayClient: @unchecked Sendable {
                 $0.statistics.reconnects = reconnects
             }
         }
-        delegate?.gatewayClient(self, didEmit: event)
+        delegate?.gatewaySession(self, didEmit: event)
     }
 
     private func connect() {
@@ -264,16 +264,16 @@ package final class GatewayClient: @unchecked Sendable {
             emit(.localError(error))  // zlib could not start (no memory): messages are taken as they come
             payloads = try? PayloadDecoder(compressed: false, maxMessageSize: options.webSocket.maxMessageSize)
         }
-        let client = WebSocketClient(
+        let webSocket = WebSocketConnection(
             loop: loop, url: url.webSocketURL, options: options.webSocket, tlsContext: tlsContext)
-        client.delegate = self
-        webSocket = client
+        webSocket.delegate = self
+        self.webSocket = webSocket
         bytesSeen = 0
         emit(.log(.info, "connecting to \(url.webSocketURL)"))
         if tlsContext?.configuration.insecureSkipVerify == true {
             emit(.log(.warning, "TLS certificate verification is OFF (insecure); use only for local development"))
         }
-        client.connect()
+        webSocket.connect()
     }
 
     private func updateShared() {
@@ -314,7 +314,7 @@ package final class GatewayClient: @unchecked Sendable {
         timerDeadline = deadline
         guard let deadline else { return }
         timer = loop.schedule(notAfter: deadline) { [weak self] in
-            guard let self, !self.detached else { return }
+            guard let self, !self.freed else { return }
             self.timer = nil
             self.timerDeadline = nil
             self.noticeBytesArrived()
@@ -339,14 +339,14 @@ package final class GatewayClient: @unchecked Sendable {
     }
 }
 
-extension GatewayClient: WebSocketClientDelegate {
-    package func webSocketDidOpen(_ client: WebSocketClient) {
-        guard client === webSocket else { return }
+extension GatewaySession: WebSocketConnectionDelegate {
+    package func webSocketDidOpen(_ connection: WebSocketConnection) {
+        guard connection === webSocket else { return }
         drive { $0.connectionOpened(now: loop.now, into: &$1) }
     }
 
-    package func webSocket(_ client: WebSocketClient, didReceive event: WebSocketConnection.Event) {
-        guard client === webSocket, let payloads else { return }
+    package func webSocket(_ connection: WebSocketConnection, didReceive event: WebSocketStateMachine.Event) {
+        guard connection === webSocket, let payloads else { return }
         switch event {
         case .text(let bytes), .binary(let bytes): count(bytes.count)
         case .ping, .pong, .closed: return
@@ -365,12 +365,12 @@ extension GatewayClient: WebSocketClientDelegate {
             if actions.isEmpty {
                 // A plain event, the usual message: nothing for the session to do (no send, no
                 // timer, no state), so it goes straight to the host.
-                if !detached { delegate?.gatewayClient(self, didDispatch: dispatch.name, data: dispatch.data) }
+                if !freed { delegate?.gatewaySession(self, didDispatch: dispatch.name, data: dispatch.data) }
                 updateShared()
             } else {
                 // bot_connect_success: the state and READY come first.
                 perform(actions)
-                if !detached { delegate?.gatewayClient(self, didDispatch: dispatch.name, data: dispatch.data) }
+                if !freed { delegate?.gatewaySession(self, didDispatch: dispatch.name, data: dispatch.data) }
             }
         } else {
             perform(actions)
@@ -385,20 +385,20 @@ extension GatewayClient: WebSocketClientDelegate {
         unpublishedBytesIn += UInt64(wireBytes)
     }
 
-    package func webSocketDidDrain(_ client: WebSocketClient) {
-        guard client === webSocket else { return }
+    package func webSocketDidDrain(_ connection: WebSocketConnection) {
+        guard connection === webSocket else { return }
         unconfirmedSends = 0
         updateShared()
     }
 
-    package func webSocket(_ client: WebSocketClient, didCloseWith info: WebSocketCloseInfo) {
-        guard client === webSocket else { return }
+    package func webSocket(_ connection: WebSocketConnection, didCloseWith info: WebSocketCloseInfo) {
+        guard connection === webSocket else { return }
         webSocket = nil
         retired.removeAll { !$0.isLingering }
-        if client.isLingering {
-            retired.append(client)
+        if connection.isLingering {
+            retired.append(connection)
             // Let go of it (and its buffers) once it has stopped lingering, not at the next close.
-            let lingerLimit = options.webSocket.closeTimeoutMilliseconds * 1_000_000 + Connection.flushLimitNanoseconds
+            let lingerLimit = options.webSocket.closeTimeoutNanoseconds + SocketStream.flushLimitNanoseconds
             loop.schedule(afterNanoseconds: lingerLimit + 1_000_000_000) { [weak self] in
                 self?.retired.removeAll { !$0.isLingering }
             }

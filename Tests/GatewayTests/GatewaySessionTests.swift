@@ -3,16 +3,16 @@ import Synchronization
 import Testing
 import UtilbotGateway
 
-/// Records what a GatewayClient reports, for a test thread to wait on.
-private final class Recorder: GatewayClientDelegate, @unchecked Sendable {
+/// Records what a GatewaySession reports, for a test thread to wait on.
+private final class Recorder: GatewaySessionDelegate, @unchecked Sendable {
     private let events = Mutex<[SessionEvent]>([])
     private let dispatched = Mutex<[(name: String, data: String?)]>([])
 
-    func gatewayClient(_ client: GatewayClient, didDispatch name: String, data: ArraySlice<UInt8>?) {
+    func gatewaySession(_ client: GatewaySession, didDispatch name: String, data: ArraySlice<UInt8>?) {
         dispatched.withLock { $0.append((name, data.map { String(decoding: $0, as: UTF8.self) })) }
     }
 
-    func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent) {
+    func gatewaySession(_ client: GatewaySession, didEmit event: SessionEvent) {
         events.withLock { $0.append(event) }
     }
 
@@ -37,15 +37,15 @@ private final class Recorder: GatewayClientDelegate, @unchecked Sendable {
 /// The session driver on a real loop against the dev gateway: states in order, identify,
 /// dispatches, sends, the host's close, and back-pressure.
 @Suite(.timeLimit(.minutes(1)))
-struct GatewayClientTests {
-    private func client(_ url: String, recorder: Recorder) throws -> (GatewayClient, EventLoop) {
+struct GatewaySessionTests {
+    private func client(_ url: String, recorder: Recorder) throws -> (GatewaySession, EventLoop) {
         let loop = try EventLoop()
         try loop.start()
         var options = GatewayOptions(key: "dev-key")
         options.url = url
         options.session.backoffBaseNanoseconds = 50_000_000
         options.session.backoffCapNanoseconds = 400_000_000
-        let client = try GatewayClient(loop: loop, options: options)
+        let client = try GatewaySession(loop: loop, options: options)
         client.delegate = recorder
         return (client, loop)
     }
@@ -54,14 +54,14 @@ struct GatewayClientTests {
         let gateway = DevGateway(["--heartbeat", "200", "--key", "dev-key", "--echo"])
         let recorder = Recorder()
         let (client, loop) = try client(gateway.url, recorder: recorder)
-        defer { loop.stop() }
+        defer { loop.close() }
         try client.send(name: "early", data: Array(#"{"n":1}"#.utf8))  // waits for ready
         client.start()
         #expect(recorder.wait("READY") { $0.contains(.ready) })
         #expect(recorder.wait("the echo of the early send") { _ in !recorder.dispatches(named: "ECHO").isEmpty })
         #expect(recorder.dispatches(named: "ECHO") == [#"{"t":"early","d":{"n":1}}"#])
         #expect(recorder.wait("a heartbeat ACK") { $0.contains { if case .heartbeatAck = $0 { true } else { false } } })
-        client.stop()
+        client.close()
         #expect(recorder.wait("CLOSED") { $0.contains(.state(.closed)) })
         let states = recorder.all.compactMap { if case .state(let s) = $0 { s } else { nil } }
         #expect(states == [.connecting, .identifying, .ready, .closing, .closed])
@@ -81,7 +81,7 @@ struct GatewayClientTests {
         let gateway = DevGateway(["--heartbeat", "200", "--key", "dev-key"])
         let recorder = Recorder()
         let (client, loop) = try client(gateway.url + "?v=1&fault_flood=500", recorder: recorder)
-        defer { loop.stop() }
+        defer { loop.close() }
         client.start()
         #expect(recorder.wait("READY") { $0.contains(.ready) })
         let paused = Mutex(false)
@@ -97,6 +97,6 @@ struct GatewayClientTests {
         #expect(recorder.wait("the whole flood") { _ in recorder.dispatches(named: "FLOOD").count == 500 })
         #expect(recorder.dispatches(named: "FLOOD") == (0..<500).map { #"{"seq":\#($0)}"# })
         #expect(!recorder.all.contains { if case .closed = $0 { true } else { false } })
-        client.detach()
+        client.free()
     }
 }

@@ -5,7 +5,7 @@ import UtilbotGatewayTypes
 
 /// A client handed to C: its settings until it connects, then the gateway session, the event
 /// callback or the pull queue, and its last error message.
-final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
+final class ClientHandle: GatewaySessionDelegate, @unchecked Sendable {
     struct Settings {
         var options: GatewayOptions
         var callback: ubg_event_cb?
@@ -15,13 +15,13 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
         var logLevel: Int32 = LogLevel.warning.rawValue
     }
 
-    static let registry = HandleRegistry<ClientObject>()
+    static let registry = HandleRegistry<ClientHandle>()
 
     let loopObject: LoopObject
     let lastError = ErrorMessageBuffer()
     private(set) var handle: OpaquePointer?
     private let settings: Locked<Settings>
-    private let gateway = Locked<GatewayClient?>(nil)
+    private let gateway = Locked<GatewaySession?>(nil)
     private let freed = Atomic<Bool>(false)
     let queue: EventQueue
     // Loop thread: the settings events need, copied at connect (they cannot change after it).
@@ -52,7 +52,7 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     /// Changes settings; only before `connect`. Checked and changed under the lock `connect`
     /// takes, so a change racing a connect either lands before it or fails.
     func configure(_ change: (inout Settings) throws(GatewayError) -> Void) throws(GatewayError) {
-        try gateway.withLock { (current: inout GatewayClient?) throws(GatewayError) in
+        try gateway.withLock { (current: inout GatewaySession?) throws(GatewayError) in
             guard current == nil else {
                 throw GatewayError(.invalidState, "settings can only change before ubg_client_connect()")
             }
@@ -63,10 +63,10 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     var options: GatewayOptions { settings.withLock { $0.options } }
 
     func connect() throws(GatewayError) {
-        let client = try gateway.withLock { (current: inout GatewayClient?) throws(GatewayError) -> GatewayClient in
+        let session = try gateway.withLock { (current: inout GatewaySession?) throws(GatewayError) -> GatewaySession in
             guard current == nil else { throw GatewayError(.invalidState, "the client is already connected") }
             let settings = settings.withLock { $0 }
-            let made = try GatewayClient(loop: loopObject.loop, options: settings.options)
+            let made = try GatewaySession(loop: loopObject.loop, options: settings.options)
             // Written before start() hands the client to the loop thread, which reads them.
             callback = settings.callback
             userData = settings.userData
@@ -74,22 +74,22 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
             current = made
             return made
         }
-        client.delegate = self
-        client.start()
+        session.delegate = self
+        session.start()
     }
 
     func send(name: String, data: [UInt8]?) throws(GatewayError) {
-        guard let client = gateway.withLock({ $0 }) else {
+        guard let session = gateway.withLock({ $0 }) else {
             throw GatewayError(.invalidState, "connect first: ubg_client_connect()")
         }
-        try client.send(name: name, data: data)
+        try session.send(name: name, data: data)
     }
 
     func close(code: UInt16) throws(GatewayError) {
-        guard let client = gateway.withLock({ $0 }) else {
+        guard let session = gateway.withLock({ $0 }) else {
             throw GatewayError(.invalidState, "the client was never connected")
         }
-        client.stop(code: code)
+        session.close(code: code)
     }
 
     var statistics: GatewayStatistics {
@@ -100,14 +100,14 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     /// running callback returns).
     func free() {
         freed.store(true, ordering: .releasing)
-        queue.finish()
+        queue.close()
         // The loop counts this client until the end, so ubg_loop_free() cannot stop the loop
         // while we still wait for it.
         defer { loopObject.clients.subtract(1, ordering: .relaxed) }
-        guard let client = gateway.withLock({ $0 }) else { return }
-        client.detach()
+        guard let session = gateway.withLock({ $0 }) else { return }
+        session.free()
         let loop = loopObject.loop
-        if !loop.isCurrent && !loop.hasStoppedForExit {
+        if !loop.isCurrent && !loop.hasClosedForExit {
             // Wait until the loop has run the detach, so no callback can start after we return.
             let (wait, signal) = makeWaiter()
             loop.execute { signal() }
@@ -120,19 +120,19 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
     // One route per kind of event and delivery mode: the callback gets each event at once,
     // the pull queue a record of it.
 
-    func gatewayClient(_ client: GatewayClient, didDispatch name: String, data: ArraySlice<UInt8>?) {
+    func gatewaySession(_ session: GatewaySession, didDispatch name: String, data: ArraySlice<UInt8>?) {
         guard !freed.load(ordering: .acquiring) else { return }
         if let callback {
-            deliverDispatch(name: name, data: data, state: client.reportedState, to: callback)
+            deliverDispatch(name: name, data: data, state: session.reportedState, to: callback)
         } else {
-            let record = EventRecord(dispatch: name, data: data, state: client.reportedState, names: &names)
-            enqueue(record, final: false, from: client)
+            let record = EventRecord(dispatch: name, data: data, state: session.reportedState, names: &names)
+            enqueue(record, final: false, from: session)
         }
     }
 
-    func gatewayClient(_ client: GatewayClient, didEmit event: SessionEvent) {
+    func gatewaySession(_ session: GatewaySession, didEmit event: SessionEvent) {
         guard !freed.load(ordering: .acquiring) else { return }
-        guard let record = EventRecord(event, state: client.reportedState, logLevel: logLevel) else { return }
+        guard let record = EventRecord(event, state: session.reportedState, logLevel: logLevel) else { return }
         if let callback {
             var cEvent = ubg_event_t()
             withExtendedLifetime(record) {
@@ -142,13 +142,13 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
         } else {
             let final: Bool
             if case .state(let s) = event, s == .closed || s == .failed { final = true } else { final = false }
-            enqueue(record, final: final, from: client)
+            enqueue(record, final: final, from: session)
         }
     }
 
-    private func enqueue(_ record: EventRecord, final: Bool, from client: GatewayClient) {
+    private func enqueue(_ record: EventRecord, final: Bool, from session: GatewaySession) {
         if queue.push(record, final: final) {
-            client.setReadsPaused(true)
+            session.setReadsPaused(true)
         }
         if !notifyScheduled {
             notifyScheduled = true
@@ -177,16 +177,16 @@ final class ClientObject: GatewayClientDelegate, @unchecked Sendable {
             callback(handle, &event, userData)
         }
         // The copy of one large message's data is not kept for the small ones after it.
-        if dataScratch.capacity > CStringScratch.keptCapacity { dataScratch.release() }
+        if dataScratch.capacity > CStringScratch.keptCapacity { dataScratch.free() }
     }
 
-    deinit { dataScratch.release() }
+    deinit { dataScratch.free() }
 
     /// The pull API (any one thread at a time).
     func nextEvents(maxCount: Int, timeoutMilliseconds: Int32, fill: (Int, EventRecord) -> Void) -> EventQueue.Pop {
         queue.pop(maxCount: maxCount, timeoutMilliseconds: timeoutMilliseconds, fill: fill) {
-            guard let client = gateway.withLock({ $0 }) else { return }
-            loopObject.loop.execute { client.setReadsPaused(false) }
+            guard let session = gateway.withLock({ $0 }) else { return }
+            loopObject.loop.execute { session.setReadsPaused(false) }
         }
     }
 
@@ -211,7 +211,7 @@ struct CStringScratch {
         return target
     }
 
-    mutating func release() {
+    mutating func free() {
         storage?.deallocate()
         storage = nil
         capacity = 0

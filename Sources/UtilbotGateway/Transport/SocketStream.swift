@@ -1,23 +1,23 @@
 import CSystem
 import Glibc
 
-package protocol ConnectionDelegate: AnyObject {
+package protocol SocketStreamDelegate: AnyObject {
     /// TCP is connected and, for TLS, the handshake and verification succeeded.
-    func connectionDidOpen(_ connection: Connection)
+    func streamDidOpen(_ stream: SocketStream)
     /// Bytes from the peer (decrypted for TLS), valid only during the call.
-    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer)
+    func stream(_ stream: SocketStream, didRead bytes: UnsafeRawBufferPointer)
     /// Everything written so far has been handed to the kernel (after some of it had to wait).
-    func connectionDidDrain(_ connection: Connection)
-    /// The connection ended by itself: `nil` for an orderly end of stream, else why it failed.
-    /// Called at most once, and never after the owner called `close()`.
-    func connection(_ connection: Connection, didCloseWith error: GatewayError?)
+    func streamDidDrain(_ stream: SocketStream)
+    /// The stream ended by itself: `nil` for an orderly end, else why it failed. Called at most
+    /// once, and never after the owner called `close` or `abort`.
+    func stream(_ stream: SocketStream, didCloseWith error: GatewayError?)
 }
 
-/// A non-blocking TCP connection, optionally with TLS, driven by an `EventLoop`.
-///
-/// It resolves the host off the loop, tries every address in turn (each attempt with its own
-/// timeout), then runs the TLS handshake. Confined to its loop's thread after creation.
-package final class Connection: @unchecked Sendable {
+/// A byte stream over a non-blocking TCP socket, optionally with TLS, driven by an `EventLoop`:
+/// a `Connector` opens the socket, then the stream runs the TLS handshake, buffers what the
+/// socket does not take yet, pauses reading for back-pressure and lingers on close.
+/// Confined to its loop's thread after creation.
+package final class SocketStream: @unchecked Sendable {
     package enum Stage: String, Sendable {
         case idle = "idle"
         case resolving = "resolving the host name"
@@ -27,28 +27,25 @@ package final class Connection: @unchecked Sendable {
         case closed = "closed"
     }
 
-    package weak var delegate: ConnectionDelegate?
+    package weak var delegate: SocketStreamDelegate?
     package private(set) var stage: Stage = .idle
     package let loop: EventLoop
     package let host: String
     package let port: UInt16
-    /// The address of the attempt under way or of the open connection.
+    /// The address of the open socket.
     package private(set) var remoteAddress: SocketAddress?
 
     private let tlsContext: TLSContext?
     private let attemptTimeoutNanoseconds: UInt64
-    private var addresses: [SocketAddress] = []
-    private var nextAddress = 0
-    private var attemptFailures: [String] = []
+    /// Until the socket is connected.
+    private var connector: Connector?
     private var fd: Int32 = -1
     private var registration: EventLoop.Registration?
     private var interest: UInt32 = 0
-    private var attemptTimer: EventLoop.TimerID?
-    /// The host name lookup under way, cancelled if the connection ends first.
-    private var lookup: LookupPool.Job?
+    /// Ends a close that waits too long for its last bytes to leave or for the peer.
+    private var closeTimer: EventLoop.TimerID?
     private var tls: TLSSession?
-    private var outgoing: [UInt8] = []
-    private var outgoingOffset = 0
+    private var outgoing = CompactingQueue<UInt8>(keptCapacity: 1 << 16, compactionThreshold: 1 << 16)
     private var closeWhenFlushed = false
     private var lingerNanoseconds: UInt64 = 0
     private var lingering = false
@@ -82,11 +79,12 @@ package final class Connection: @unchecked Sendable {
     }
 
     deinit {
+        connector?.abort()
         if fd >= 0 { Glibc.close(fd) }
     }
 
     /// Bytes queued but not yet accepted by the kernel.
-    package var pendingWriteCount: Int { outgoing.count - outgoingOffset }
+    package var pendingWriteCount: Int { outgoing.count }
 
     /// The connection failed while reading was paused; it only waits to deliver what it read.
     package var isBroken: Bool { deferredError != nil }
@@ -96,18 +94,26 @@ package final class Connection: @unchecked Sendable {
     package func start() {
         precondition(stage == .idle)
         stage = .resolving
-        lookup = Resolver.resolve(host: host, port: port, on: loop) { [weak self] result in
-            guard let self, self.stage == .resolving else { return }
-            self.lookup = nil
-            switch result {
-            case .success(let addresses):
-                self.addresses = addresses
+        let connector = Connector(
+            loop: loop, host: host, port: port, attemptTimeoutNanoseconds: attemptTimeoutNanoseconds
+        ) { [weak self] outcome in
+            guard let self else {
+                if case .connected(let fd, _) = outcome { Glibc.close(fd) }
+                return
+            }
+            switch outcome {
+            case .resolved:
                 self.stage = .connecting
-                self.tryNextAddress()
-            case .failure(let error):
-                self.fail(error)
+            case .connected(let fd, let address):
+                self.connector = nil
+                self.connected(fd: fd, address: address)
+            case .failed(let error):
+                self.connector = nil
+                self.failed(with: error)
             }
         }
+        self.connector = connector
+        connector.start()
     }
 
     /// Queues bytes and sends what the socket takes now.
@@ -119,12 +125,12 @@ package final class Connection: @unchecked Sendable {
             do {
                 try tls.write(bytes)
             } catch {
-                fail(error)
+                failed(with: error)
                 return
             }
             tls.takeCiphertext(into: &outgoing)
         } else {
-            outgoing.append(contentsOf: bytes)
+            outgoing.append(bytes)
         }
         flush()
     }
@@ -134,28 +140,28 @@ package final class Connection: @unchecked Sendable {
     }
 
     /// Closes at once, discarding unsent bytes. The delegate is not called.
-    package func close() {
+    package func abort() {
         guard stage != .closed else { return }
         stage = .closed
-        release()
+        closeSocket()
     }
 
     /// Closes once every queued byte is sent (or sending fails). With a linger time it then
     /// waits, up to that long, for the peer to close first, discarding what it still sends: a
     /// WebSocket client should let the server close the TCP connection (RFC 6455 §7.1.1).
     /// The delegate is not called.
-    package func closeAfterFlush(lingerNanoseconds: UInt64 = 0) {
+    package func close(lingeringNanoseconds lingerNanoseconds: UInt64 = 0) {
         guard stage != .closed else { return }
         guard stage == .open else {
-            close()
+            abort()
             return
         }
         closeWhenFlushed = true
         self.lingerNanoseconds = lingerNanoseconds
         // A peer that stopped reading must not keep the socket and its buffer forever.
-        loop.cancel(attemptTimer)
-        attemptTimer = loop.schedule(afterNanoseconds: max(lingerNanoseconds, Self.flushLimitNanoseconds)) {
-            self.close()
+        loop.cancel(closeTimer)
+        closeTimer = loop.schedule(afterNanoseconds: max(lingerNanoseconds, Self.flushLimitNanoseconds)) {
+            self.abort()
         }
         flush()
     }
@@ -178,7 +184,7 @@ package final class Connection: @unchecked Sendable {
             do {
                 registration = try loop.register(fd: fd, events: 0) { events in self.handle(events) }
             } catch {
-                fail(error)
+                failed(with: error)
                 return
             }
         }
@@ -196,62 +202,18 @@ package final class Connection: @unchecked Sendable {
         unwatched = true
     }
 
-    // MARK: Connecting
+    // MARK: Opening
 
-    private func tryNextAddress() {
-        guard nextAddress < addresses.count else {
-            let tried = attemptFailures.joined(separator: "; ")
-            fail(GatewayError(.connect, "could not connect to \(host) port \(port): \(tried)"))
-            return
-        }
-        let address = addresses[nextAddress]
-        nextAddress += 1
+    private func connected(fd: Int32, address: SocketAddress) {
+        self.fd = fd
         remoteAddress = address
-        let socketFD = socket(
-            address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
-            0)
-        guard socketFD >= 0 else {
-            attemptFailed("\(address): socket: \(SystemError.describe(errno))")
-            return
-        }
-        fd = socketFD
-        var on: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-        var storage = address.storage
-        let rc = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(socketFD, $0, address.length) }
-        }
-        let code = errno
-        if rc != 0 && code != EINPROGRESS {
-            attemptFailed("\(address): \(SystemError.describe(code))")
-            return
-        }
-        // The loop holds the connection until `release()` unregisters it.
         do {
+            // The loop holds the stream until `closeSocket()` unregisters it.
             registration = try loop.register(fd: fd, events: 0) { events in self.handle(events) }
         } catch {
-            attemptFailed("\(address): \(error.message)")
+            failed(with: error)
             return
         }
-        setInterest(EPOLLOUT.rawValue)
-        attemptTimer = loop.schedule(afterNanoseconds: attemptTimeoutNanoseconds) { [weak self] in
-            guard let self, self.stage == .connecting else { return }
-            self.attemptFailed("\(address): timed out after \(self.attemptTimeoutNanoseconds / 1_000_000) ms")
-        }
-    }
-
-    private func attemptFailed(_ reason: String) {
-        attemptFailures.append(reason)
-        release()
-        tryNextAddress()
-    }
-
-    private func connected() {
-        loop.cancel(attemptTimer)
-        attemptTimer = nil
-        // Only needed to try the next one: an idle connection keeps none of them.
-        addresses = []
-        attemptFailures = []
         guard let tlsContext else {
             becomeOpen()
             return
@@ -260,7 +222,7 @@ package final class Connection: @unchecked Sendable {
         do {
             tls = try TLSSession(context: tlsContext, host: host)
         } catch {
-            fail(error)
+            failed(with: error)
             return
         }
         continueHandshake()
@@ -279,35 +241,24 @@ package final class Connection: @unchecked Sendable {
             case .wantsMoreInput:
                 break
             case .closed:
-                fail(GatewayError(.tls, "the server closed the connection during the TLS handshake"))
+                failed(with: GatewayError(.tls, "the server closed the connection during the TLS handshake"))
             }
         } catch {
             tls.takeCiphertext(into: &outgoing)  // the alert, for the server's logs
             flush()
-            fail(error)
+            failed(with: error)
         }
     }
 
     private func becomeOpen() {
         stage = .open
         updateInterest()
-        delegate?.connectionDidOpen(self)
+        delegate?.streamDidOpen(self)
     }
 
     // MARK: Events
 
     private func handle(_ events: UInt32) {
-        if stage == .connecting {
-            var error: Int32 = 0
-            var length = socklen_t(MemoryLayout<Int32>.size)
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-            if error != 0 {
-                attemptFailed("\(remoteAddress.map { "\($0)" } ?? host): \(SystemError.describe(error))")
-            } else if events & (EPOLLOUT.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
-                connected()
-            }
-            return
-        }
         if events & EPOLLOUT.rawValue != 0 {
             flush()
         }
@@ -335,7 +286,7 @@ package final class Connection: @unchecked Sendable {
                     tls.receiveCiphertext(bytes)
                     if stage == .tlsHandshake { continueHandshake() } else { readTLS() }
                 } else {
-                    delegate?.connection(self, didRead: bytes)
+                    delegate?.stream(self, didRead: bytes)
                 }
                 if n < buffer.count { return }
             } else if n == 0 {
@@ -347,7 +298,7 @@ package final class Connection: @unchecked Sendable {
                 if code == EINTR { return }
                 if code == EAGAIN || code == EWOULDBLOCK {
                     // Everything the peer sent before a failure seen while paused is read now.
-                    if let deferredError { fail(deferredError) }
+                    if let deferredError { failed(with: deferredError) }
                     return
                 }
                 let error =
@@ -356,7 +307,7 @@ package final class Connection: @unchecked Sendable {
                     deferredError = error  // a reset is reported once by the socket: kept for later
                     return
                 }
-                fail(error)
+                failed(with: error)
                 return
             }
         }
@@ -384,9 +335,9 @@ package final class Connection: @unchecked Sendable {
                 }
                 tls.takeCiphertext(into: &outgoing)  // e.g. a key update answer
                 if n == 0 { break }
-                delegate?.connection(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+                delegate?.stream(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             } catch {
-                fail(error)
+                failed(with: error)
                 return
             }
         }
@@ -396,45 +347,39 @@ package final class Connection: @unchecked Sendable {
     private func endOfStream() {
         switch stage {
         case .tlsHandshake:
-            fail(GatewayError(.tls, "the server closed the connection during the TLS handshake with '\(host)'"))
+            failed(with: GatewayError(.tls, "the server closed the connection during the TLS handshake with '\(host)'"))
         default:
             stage = .closed
-            release()
-            delegate?.connection(self, didCloseWith: deferredError)
+            closeSocket()
+            delegate?.stream(self, didCloseWith: deferredError)
         }
     }
 
     private func flush() {
         guard fd >= 0 else { return }
-        while outgoingOffset < outgoing.count {
-            let n = outgoing.withUnsafeBytes { all in
-                send(fd, all.baseAddress! + outgoingOffset, all.count - outgoingOffset, Int32(MSG_NOSIGNAL))
-            }
+        while !outgoing.isEmpty {
+            let n = outgoing.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n > 0 {
-                outgoingOffset += n
+                outgoing.removeFirst(n)
                 continue
             }
             let code = errno
             if n < 0 && (code == EAGAIN || code == EWOULDBLOCK) { break }
             if n < 0 && code == EINTR { continue }
-            fail(GatewayError(.io, "write to \(describePeer()): \(SystemError.describe(code))"))
+            failed(with: GatewayError(.io, "write to \(describePeer()): \(SystemError.describe(code))"))
             return
         }
-        if outgoingOffset == outgoing.count {
+        outgoing.compact()
+        if outgoing.isEmpty {
             let hadWaited = interest & EPOLLOUT.rawValue != 0
-            outgoing.removeAll(keepingCapacity: outgoing.capacity <= 1 << 16)
-            outgoingOffset = 0
-            if hadWaited && !closeWhenFlushed { delegate?.connectionDidDrain(self) }
+            if hadWaited && !closeWhenFlushed { delegate?.streamDidDrain(self) }
             if closeWhenFlushed && !lingering {
                 guard lingerNanoseconds > 0 else {
-                    close()
+                    abort()
                     return
                 }
-                lingering = true  // the timer armed by closeAfterFlush ends the wait for the peer
+                lingering = true  // the timer armed by close(lingering:) ends the wait for the peer
             }
-        } else if outgoingOffset >= 1 << 16 && outgoingOffset * 2 >= outgoing.count {
-            outgoing.removeSubrange(0..<outgoingOffset)
-            outgoingOffset = 0
         }
         updateInterest()
     }
@@ -458,29 +403,30 @@ package final class Connection: @unchecked Sendable {
 
     // MARK: Teardown
 
-    private func fail(_ error: GatewayError) {
+    /// The stream failed: the delegate hears why, unless reading is paused; then what was read
+    /// before the failure is delivered first, once reading resumes.
+    private func failed(with error: GatewayError) {
         guard stage != .closed else { return }
         if readingPaused && stage == .open && deferredError == nil {
             deferredError = error
-            outgoing = []
-            outgoingOffset = 0
+            outgoing.removeAll()
             stopWatching()
             return
         }
         stage = .closed
-        release()
+        closeSocket()
         if writing {
-            loop.execute { self.delegate?.connection(self, didCloseWith: error) }
+            loop.execute { self.delegate?.stream(self, didCloseWith: error) }
         } else {
-            delegate?.connection(self, didCloseWith: error)
+            delegate?.stream(self, didCloseWith: error)
         }
     }
 
-    private func release() {
-        loop.cancel(attemptTimer)
-        attemptTimer = nil
-        lookup?.cancel()
-        lookup = nil
+    private func closeSocket() {
+        loop.cancel(closeTimer)
+        closeTimer = nil
+        connector?.abort()
+        connector = nil
         if let registration {
             loop.unregister(registration)
             self.registration = nil
@@ -492,8 +438,7 @@ package final class Connection: @unchecked Sendable {
         }
         if stage == .closed {
             tls = nil
-            outgoing = []
-            outgoingOffset = 0
+            outgoing.removeAll()
         }
     }
 }

@@ -3,7 +3,7 @@ import UtilbotGateway
 
 /// The client against a real, independent server: Python's `websockets` (Tests/Peers).
 @Suite(.timeLimit(.minutes(1)))
-struct WebSocketClientIntegrationTests {
+struct WebSocketConnectionIntegrationTests {
     static let sizes = [0, 1, 125, 126, 127, 65535, 65536, 65537, 1 << 20]
 
     private func open(_ path: String, secure: Bool = false, options: WebSocketOptions = WebSocketOptions()) throws
@@ -157,7 +157,7 @@ struct WebSocketClientIntegrationTests {
 
     @Test func unansweredCloseTimesOut() throws {
         var options = WebSocketOptions()
-        options.closeTimeoutMilliseconds = 300
+        options.closeTimeoutNanoseconds = 300_000_000
         let harness = try open("/stall-close", options: options)
         harness.close(code: 1000)
         let info = try harness.nextClose(timeout: 5)
