@@ -5,43 +5,48 @@
 ///
 /// `compact()` is left to the owner because elements read out as slices share the storage:
 /// compacting while such a slice lives would copy the whole array.
-package struct CompactingQueue<Element> {
+///
+/// Public and inlinable, not package: the pull queue's module (UtilbotGatewayC) only gets a copy
+/// specialized for its element type from public inlinable code; through `package` it called the
+/// generic code, which cost 500 instructions a pushed event. The library exports only `ubg_`
+/// symbols (scripts/exports.map), so nothing of it is visible outside the package.
+public struct CompactingQueue<Element> {
     /// Taken and waiting elements alike; the waiting ones start at `readIndex`.
-    @usableFromInline package private(set) var storage: [Element] = []
-    @usableFromInline package private(set) var readIndex = 0
+    @usableFromInline var storage: [Element] = []
+    @usableFromInline var readIndex = 0
     /// The most storage an emptied queue keeps: one burst must not hold memory for good.
     @usableFromInline let keptCapacity: Int
     /// Taken elements are moved out only once there are this many and they are half the array.
     @usableFromInline let compactionThreshold: Int
 
-    package init(keptCapacity: Int, compactionThreshold: Int) {
+    public init(keptCapacity: Int, compactionThreshold: Int) {
         self.keptCapacity = keptCapacity
         self.compactionThreshold = compactionThreshold
     }
 
     /// The elements waiting.
-    @inlinable package var count: Int { storage.count - readIndex }
+    @inlinable public var count: Int { storage.count - readIndex }
 
-    @inlinable package var isEmpty: Bool { readIndex == storage.count }
+    @inlinable public var isEmpty: Bool { readIndex == storage.count }
 
     /// The `offset`th waiting element.
-    @inlinable package subscript(offset: Int) -> Element { storage[readIndex + offset] }
+    @inlinable public subscript(offset: Int) -> Element { storage[readIndex + offset] }
 
     /// Waiting elements `range` (offsets from the first waiting one), sharing the storage.
-    @inlinable package func slice(_ range: Range<Int>) -> ArraySlice<Element> {
+    @inlinable public func slice(_ range: Range<Int>) -> ArraySlice<Element> {
         storage[(readIndex + range.lowerBound)..<(readIndex + range.upperBound)]
     }
 
-    @inlinable package mutating func append(_ element: Element) {
+    @inlinable public mutating func append(_ element: Element) {
         storage.append(element)
     }
 
-    @inlinable package mutating func append<S: Sequence>(contentsOf elements: S) where S.Element == Element {
+    @inlinable public mutating func append<S: Sequence>(contentsOf elements: S) where S.Element == Element {
         storage.append(contentsOf: elements)
     }
 
     /// Takes the first `n` waiting elements (they stay in the storage until `compact()`).
-    @inlinable package mutating func removeFirst(_ n: Int) {
+    @inlinable public mutating func removeFirst(_ n: Int) {
         precondition(n >= 0 && n <= count, "taking more than is waiting")
         readIndex += n
     }
@@ -49,7 +54,7 @@ package struct CompactingQueue<Element> {
     /// Drops what was taken: everything, keeping the storage unless a burst grew it past
     /// `keptCapacity`, once nothing waits; else the taken part, when it is large and half the
     /// array.
-    @inlinable package mutating func compact() {
+    @inlinable public mutating func compact() {
         if readIndex == storage.count {
             guard readIndex > 0 || storage.capacity > keptCapacity else { return }
             storage.removeAll(keepingCapacity: storage.capacity <= keptCapacity)
@@ -61,19 +66,19 @@ package struct CompactingQueue<Element> {
     }
 
     /// Drops every element and the storage.
-    @inlinable package mutating func removeAll() {
+    @inlinable public mutating func removeAll() {
         storage = []
         readIndex = 0
     }
 }
 
 extension CompactingQueue where Element == UInt8 {
-    @inlinable package mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    @inlinable public mutating func append(_ bytes: UnsafeRawBufferPointer) {
         storage.append(contentsOf: bytes)
     }
 
     /// Appends up to `count` bytes that `fill` writes, keeping as many as it says it wrote.
-    @inlinable package mutating func append(upTo count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int) {
+    @inlinable public mutating func append(upTo count: Int, _ fill: (UnsafeMutableRawBufferPointer) -> Int) {
         let start = storage.count
         storage.append(contentsOf: repeatElement(0, count: count))
         let written = storage.withUnsafeMutableBytes { fill(UnsafeMutableRawBufferPointer(rebasing: $0[start...])) }
@@ -81,7 +86,7 @@ extension CompactingQueue where Element == UInt8 {
     }
 
     /// The waiting bytes, valid during `body`.
-    @inlinable package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    @inlinable public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try storage.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[readIndex...])) }
     }
 }
