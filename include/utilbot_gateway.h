@@ -28,8 +28,9 @@
  *
  * OWNERSHIP. Strings passed in are copied before the call returns. Pointers handed to a
  * callback are valid until it returns; events from ubg_client_next_event() or
- * ubg_client_next_events() are valid until the next pull on that client. Static strings (names, versions) live forever. The library
- * never frees memory the caller owns and never asks the caller to free library memory.
+ * ubg_client_next_events() are valid until the next pull on that client. Static strings
+ * (names, versions) live forever. The library never frees memory the caller owns and never
+ * asks the caller to free library memory.
  *
  * ERRORS. Functions return a ubg_result_t; ubg_result_name() and ubg_result_string() describe
  * it and ubg_client_last_error() says what exactly went wrong. A NULL, made-up or already freed
@@ -117,8 +118,8 @@ typedef enum ubg_log_level {
 
 /** One event. Every pointer is owned by the library: in a callback it is valid until the
  *  callback returns; from ubg_client_next_event() or ubg_client_next_events() until the next
- *  pull on that client (or ubg_client_free()). Strings are NUL-terminated UTF-8. New fields are only ever added
- *  at the end; `size` says how many bytes the library filled. */
+ *  pull on that client (or ubg_client_free()). Strings are NUL-terminated UTF-8. New fields
+ *  are only ever added at the end; `size` says how many bytes the library filled. */
 typedef struct ubg_event {
     size_t size;              /**< sizeof(ubg_event_t) of the library that filled it */
     ubg_event_type_t type;
@@ -149,7 +150,7 @@ typedef struct ubg_stats {
     int64_t average_latency_us;/**< mean heartbeat round trip, -1 until measured */
     uint64_t queued_events;    /**< events waiting in the pull queue */
     uint64_t queue_full_count; /**< times the pull queue filled and reading paused */
-    uint64_t sends_failed;     /**< sent events that were not delivered (each also an ERROR event) */
+    uint64_t sends_failed;     /**< sent events not delivered (each also an ERROR event) */
 } ubg_stats_t;
 
 /** Receives every event of a client (callback mode), on the loop thread. `user_data` is what
@@ -198,7 +199,8 @@ UBG_API const char *ubg_state_name(ubg_state_t state);
 /// (most use the default loop by passing NULL to ubg_client_create()). Many clients may share
 /// one loop; it is designed for thousands of connections on one thread.
 /// - out_loop: receives the loop; unchanged on failure. Must not be NULL.
-/// - Returns UBG_OK, UBG_EINVAL (out_loop is NULL), UBG_EIO (the thread or epoll could not be made).
+/// - Returns UBG_OK, UBG_EINVAL (out_loop is NULL), UBG_EIO (the thread or epoll could not be
+///   made).
 /// - Thread-safe. Free it with ubg_loop_free().
 UBG_API ubg_result_t ubg_loop_create(ubg_loop_t * out_loop);
 
@@ -222,7 +224,10 @@ UBG_API ubg_result_t ubg_loop_free(ubg_loop_t loop);
 ///   is not NULL and not a live loop), UBG_ESTATE (a loop made before fork(), in the parent),
 ///   UBG_EIO (no resources).
 /// - Thread-safe. Free the client with ubg_client_free().
-UBG_API ubg_result_t ubg_client_create(ubg_loop_t loop, const char * key, ubg_client_t * out_client);
+UBG_API ubg_result_t ubg_client_create(
+    ubg_loop_t loop,
+    const char * key,
+    ubg_client_t * out_client);
 
 /// Frees a client: closes its connection at once (without waiting for the gateway) and releases
 /// everything it owns. No callback starts after this returns; called from one of the client's
@@ -257,7 +262,10 @@ UBG_API ubg_result_t ubg_client_set_url(ubg_client_t client, const char * url);
 /// - Returns UBG_OK, UBG_EINVAL (empty or not UTF-8), UBG_ESTATE (already connected),
 ///   UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().
-UBG_API ubg_result_t ubg_client_set_identity(ubg_client_t client, const char * type, const char * key);
+UBG_API ubg_result_t ubg_client_set_identity(
+    ubg_client_t client,
+    const char * type,
+    const char * key);
 
 /// Asks the gateway for zlib compression (1) or not (0, the default). Both zlib styles (one
 /// stream per message, or one stream per connection with sync flushes) are decoded.
@@ -272,7 +280,10 @@ UBG_API ubg_result_t ubg_client_set_compression(ubg_client_t client, int32_t ena
 /// any of them lives: a changed file is read again once they are all freed.
 /// - Returns UBG_OK, UBG_EINVAL (not UTF-8), UBG_ESTATE (already connected), UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().
-UBG_API ubg_result_t ubg_client_set_tls_ca(ubg_client_t client, const char * ca_file, const char * ca_dir);
+UBG_API ubg_result_t ubg_client_set_tls_ca(
+    ubg_client_t client,
+    const char * ca_file,
+    const char * ca_dir);
 
 /// INSECURE: with 1, accepts any server certificate for any host name. For a local
 /// development gateway only; every connect then logs a warning. 0 (the default) verifies the
@@ -283,18 +294,25 @@ UBG_API ubg_result_t ubg_client_set_tls_insecure_skip_verify(ubg_client_t client
 
 /// Sets the reconnect backoff: the n-th delay is uniform in [0, min(max_ms, base_ms * 2^n)]
 /// (exponential backoff with full jitter), reset once a session proves itself (its first
-/// heartbeat ACK after identify), so a gateway that accepts and then closes gets no storm. Defaults:
-/// 1000 and 60000 ms.
+/// heartbeat ACK after identify), so a gateway that accepts and then closes gets no storm.
+/// Defaults: 1000 and 60000 ms.
 /// - Returns UBG_OK, UBG_EINVAL (base_ms 0 or above max_ms), UBG_ESTATE, UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().
-UBG_API ubg_result_t ubg_client_set_reconnect(ubg_client_t client, uint32_t base_ms, uint32_t max_ms);
+UBG_API ubg_result_t ubg_client_set_reconnect(
+    ubg_client_t client,
+    uint32_t base_ms,
+    uint32_t max_ms);
 
 /// Sets timeouts in milliseconds; 0 keeps the current value. connect_ms: DNS, TCP, TLS and
 /// the upgrade together (default 15000). hello_ms: from the upgrade to Hello (default
 /// 20000). close_ms: how long a closing handshake may take (default 5000).
 /// - Returns UBG_OK, UBG_ESTATE (already connected), UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().
-UBG_API ubg_result_t ubg_client_set_timeouts(ubg_client_t client, uint32_t connect_ms, uint32_t hello_ms, uint32_t close_ms);
+UBG_API ubg_result_t ubg_client_set_timeouts(
+    ubg_client_t client,
+    uint32_t connect_ms,
+    uint32_t hello_ms,
+    uint32_t close_ms);
 
 /// Sets limits; 0 keeps the current value. max_message_bytes: the largest message accepted,
 /// after decompression (default 4 MiB; larger ones are reported and the connection is
@@ -303,7 +321,11 @@ UBG_API ubg_result_t ubg_client_set_timeouts(ubg_client_t client, uint32_t conne
 /// client stops reading from the gateway until the host catches up (default 4096).
 /// - Returns UBG_OK, UBG_EINVAL (max_message_bytes under 1024), UBG_ESTATE, UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().
-UBG_API ubg_result_t ubg_client_set_limits(ubg_client_t client, size_t max_message_bytes, size_t max_queued_sends, size_t max_queued_events);
+UBG_API ubg_result_t ubg_client_set_limits(
+    ubg_client_t client,
+    size_t max_message_bytes,
+    size_t max_queued_sends,
+    size_t max_queued_events);
 
 /// Sets byte bounds; 0 keeps the current value. max_queued_send_bytes: the bytes of sends
 /// waiting for the session to be ready (default 1 MiB; more give UBG_EQUEUEFULL).
@@ -313,7 +335,10 @@ UBG_API ubg_result_t ubg_client_set_limits(ubg_client_t client, size_t max_messa
 /// through, alone).
 /// - Returns UBG_OK, UBG_EINVAL (a bound under 1024 or above 2^31-1), UBG_ESTATE, UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().
-UBG_API ubg_result_t ubg_client_set_queue_bytes(ubg_client_t client, size_t max_queued_send_bytes, size_t max_queued_event_bytes);
+UBG_API ubg_result_t ubg_client_set_queue_bytes(
+    ubg_client_t client,
+    size_t max_queued_send_bytes,
+    size_t max_queued_event_bytes);
 
 /// Sets how long the session waits for bot_connect_success after sending Identify, in
 /// milliseconds (default 30000; 0 keeps the current value). Without it the attempt ends like one
@@ -331,7 +356,10 @@ UBG_API ubg_result_t ubg_client_set_ready_timeout(ubg_client_t client, uint32_t 
 /// included; it must not block for long: every client on the loop waits for it.
 /// - Returns UBG_OK, UBG_ESTATE (already connected), UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().
-UBG_API ubg_result_t ubg_client_set_event_callback(ubg_client_t client, ubg_event_cb callback, void * user_data);
+UBG_API ubg_result_t ubg_client_set_event_callback(
+    ubg_client_t client,
+    ubg_event_cb callback,
+    void * user_data);
 
 /// Reports log lines up to level as UBG_EVENT_LOG events. The default, UBG_LOG_WARNING, lets
 /// through what a host must not miss: warnings (TLS verification turned off, a silent or zombie
@@ -356,9 +384,9 @@ UBG_API ubg_result_t ubg_client_connect(ubg_client_t client);
 /// - name: NUL-terminated UTF-8, not empty, not "identify" (the library sends that).
 /// - data: a NUL-terminated JSON object, or NULL for no d. Both are copied.
 /// - Returns UBG_OK, UBG_EINVAL (NULL or empty name, "identify", data not an object),
-///   UBG_EJSON (data is not JSON; the message says where), UBG_EQUEUEFULL (the queue or the send buffer is full: try
-///   again later), UBG_ESTATE (not connected yet), UBG_ECLOSED (closed), UBG_EREFUSED (the
-///   gateway refused the client for good), UBG_EHANDLE.
+///   UBG_EJSON (data is not JSON; the message says where), UBG_EQUEUEFULL (the queue or the
+///   send buffer is full: try again later), UBG_ESTATE (not connected yet), UBG_ECLOSED
+///   (closed), UBG_EREFUSED (the gateway refused the client for good), UBG_EHANDLE.
 /// - Thread-safe, also from callbacks.
 UBG_API ubg_result_t ubg_client_send(ubg_client_t client, const char * name, const char * data);
 
@@ -390,7 +418,10 @@ UBG_API ubg_result_t ubg_client_get_stats(ubg_client_t client, ubg_stats_t * sta
 ///   (the client reached CLOSED or FAILED, or was freed, and every event was taken),
 ///   UBG_ESTATE (callback mode), UBG_EINVAL (event NULL or its size unset), UBG_EHANDLE.
 /// - Thread-safe; blocks only the calling thread.
-UBG_API ubg_result_t ubg_client_next_event(ubg_client_t client, int32_t timeout_ms, ubg_event_t * event);
+UBG_API ubg_result_t ubg_client_next_event(
+    ubg_client_t client,
+    int32_t timeout_ms,
+    ubg_event_t * event);
 
 /// Takes up to capacity of the oldest events at once (pull mode), waiting up to timeout_ms
 /// milliseconds for the first (0: do not wait; -1: wait forever): one call moves a burst of
@@ -406,7 +437,12 @@ UBG_API ubg_result_t ubg_client_next_event(ubg_client_t client, int32_t timeout_
 ///   UBG_EINVAL (events or out_count NULL, capacity 0, or events[0].size unset or implausible:
 ///   more than 4 * sizeof(ubg_event_t)), UBG_EHANDLE.
 /// - Thread-safe; blocks only the calling thread.
-UBG_API ubg_result_t ubg_client_next_events(ubg_client_t client, int32_t timeout_ms, ubg_event_t * events, size_t capacity, size_t * out_count);
+UBG_API ubg_result_t ubg_client_next_events(
+    ubg_client_t client,
+    int32_t timeout_ms,
+    ubg_event_t * events,
+    size_t capacity,
+    size_t * out_count);
 
 /// A file descriptor that is readable while events wait in the pull queue, for epoll, poll,
 /// libuv or asyncio. Only wait on it for readability; do not read, write or close it (the

@@ -61,8 +61,9 @@ PROLOGUE = """\
  *
  * OWNERSHIP. Strings passed in are copied before the call returns. Pointers handed to a
  * callback are valid until it returns; events from ubg_client_next_event() or
- * ubg_client_next_events() are valid until the next pull on that client. Static strings (names, versions) live forever. The library
- * never frees memory the caller owns and never asks the caller to free library memory.
+ * ubg_client_next_events() are valid until the next pull on that client. Static strings
+ * (names, versions) live forever. The library never frees memory the caller owns and never
+ * asks the caller to free library memory.
  *
  * ERRORS. Functions return a ubg_result_t; ubg_result_name() and ubg_result_string() describe
  * it and ubg_client_last_error() says what exactly went wrong. A NULL, made-up or already freed
@@ -145,8 +146,17 @@ def prototypes(raw: str) -> dict[str, str]:
         declaration = re.sub(r"\* (ubg_\w+\()", r"*\1", declaration)
         if declaration.endswith("()"):
             declaration = declaration[:-2] + "(void)"
-        found[name] = "\n".join(doc + [f"UBG_API {declaration};"])
+        found[name] = "\n".join(doc + [wrap_prototype(f"UBG_API {declaration};")])
     return found
+
+
+def wrap_prototype(line: str, width: int = 100) -> str:
+    """A prototype longer than `width` gets one parameter a line."""
+    if len(line) <= width:
+        return line
+    head, _, rest = line.partition("(")
+    params = rest[: -len(");")].split(", ")
+    return head + "(\n" + ",\n".join("    " + p for p in params) + ");"
 
 
 def plain_comment(doc: list[str]) -> list[str]:

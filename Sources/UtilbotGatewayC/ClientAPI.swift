@@ -184,8 +184,8 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 
 /// Sets the reconnect backoff: the n-th delay is uniform in [0, min(max_ms, base_ms * 2^n)]
 /// (exponential backoff with full jitter), reset once a session proves itself (its first
-/// heartbeat ACK after identify), so a gateway that accepts and then closes gets no storm. Defaults:
-/// 1000 and 60000 ms.
+/// heartbeat ACK after identify), so a gateway that accepts and then closes gets no storm.
+/// Defaults: 1000 and 60000 ms.
 ///
 /// - Returns UBG_OK, UBG_EINVAL (base_ms 0 or above max_ms), UBG_ESTATE, UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect().
@@ -348,9 +348,9 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 /// - `name`: NUL-terminated UTF-8, not empty, not "identify" (the library sends that).
 /// - `data`: a NUL-terminated JSON object, or NULL for no `d`. Both are copied.
 /// - Returns UBG_OK, UBG_EINVAL (NULL or empty name, "identify", data not an object),
-///   UBG_EJSON (data is not JSON; the message says where), UBG_EQUEUEFULL (the queue or the send buffer is full: try
-///   again later), UBG_ESTATE (not connected yet), UBG_ECLOSED (closed), UBG_EREFUSED (the
-///   gateway refused the client for good), UBG_EHANDLE.
+///   UBG_EJSON (data is not JSON; the message says where), UBG_EQUEUEFULL (the queue or the
+///   send buffer is full: try again later), UBG_ESTATE (not connected yet), UBG_ECLOSED
+///   (closed), UBG_EREFUSED (the gateway refused the client for good), UBG_EHANDLE.
 /// - Thread-safe, also from callbacks.
 @c public func ubg_client_send(
     _ client: ubg_client_t?, _ name: UnsafePointer<CChar>?, _ data: UnsafePointer<CChar>?

@@ -6,7 +6,8 @@ import UtilbotGatewayTypes
 /// one loop; it is designed for thousands of connections on one thread.
 ///
 /// - `out_loop`: receives the loop; unchanged on failure. Must not be NULL.
-/// - Returns UBG_OK, UBG_EINVAL (out_loop is NULL), UBG_EIO (the thread or epoll could not be made).
+/// - Returns UBG_OK, UBG_EINVAL (out_loop is NULL), UBG_EIO (the thread or epoll could not be
+///   made).
 /// - Thread-safe. Free it with ubg_loop_free().
 @c public func ubg_loop_create(_ out_loop: UnsafeMutablePointer<ubg_loop_t?>?) -> ubg_result_t {
     guard let out_loop else { return UBG_EINVAL }

@@ -71,8 +71,8 @@ typedef enum ubg_log_level {
 
 /** One event. Every pointer is owned by the library: in a callback it is valid until the
  *  callback returns; from ubg_client_next_event() or ubg_client_next_events() until the next
- *  pull on that client (or ubg_client_free()). Strings are NUL-terminated UTF-8. New fields are only ever added
- *  at the end; `size` says how many bytes the library filled. */
+ *  pull on that client (or ubg_client_free()). Strings are NUL-terminated UTF-8. New fields
+ *  are only ever added at the end; `size` says how many bytes the library filled. */
 typedef struct ubg_event {
     size_t size;              /**< sizeof(ubg_event_t) of the library that filled it */
     ubg_event_type_t type;
@@ -103,7 +103,7 @@ typedef struct ubg_stats {
     int64_t average_latency_us;/**< mean heartbeat round trip, -1 until measured */
     uint64_t queued_events;    /**< events waiting in the pull queue */
     uint64_t queue_full_count; /**< times the pull queue filled and reading paused */
-    uint64_t sends_failed;     /**< sent events that were not delivered (each also an ERROR event) */
+    uint64_t sends_failed;     /**< sent events not delivered (each also an ERROR event) */
 } ubg_stats_t;
 
 /** Receives every event of a client (callback mode), on the loop thread. `user_data` is what

@@ -39,7 +39,8 @@ C_TYPES = {
 
 def declared_functions() -> dict[str, tuple[str, list[str]]]:
     functions = {}
-    for match in re.finditer(r"^UBG_API (.+?)\s*\b(ubg_\w+)\((.*)\);$", TEXT, re.M):
+    # A long prototype has one parameter a line.
+    for match in re.finditer(r"^UBG_API (.+?)\s*\b(ubg_\w+)\(([^;]*)\);$", TEXT, re.M):
         restype, name, params = match.group(1).strip(), match.group(2), match.group(3)
         args = [] if params == "void" else [re.sub(r"\s*\b\w+$", "", p.strip()).strip() for p in params.split(",")]
         functions[name] = (restype, args)
