@@ -34,6 +34,7 @@ typedef struct {
     long n, conns;
     double secs;
     int pull; /* ubg_bench: pull API instead of callbacks */
+    int hand_scan; /* ubg_bench: find members of d by a hand scan instead of parsing it with cJSON */
     /* parsed from url */
     int tls;
     char host[256];
@@ -44,7 +45,7 @@ typedef struct {
 static void bench_usage(const char *prog) {
     fprintf(stderr,
             "usage: %s --url ws[s]://HOST:PORT/PATH?QUERY [--mode stream|latency|idle|scale] [--zlib none|msg|stream]\n"
-            "          [--ca FILE] [--n N] [--conns N] [--secs S] [--pull]\n",
+            "          [--ca FILE] [--n N] [--conns N] [--secs S] [--pull] [--hand-scan]\n",
             prog);
     exit(2);
 }
@@ -98,6 +99,10 @@ static void bench_parse(bench_opts_t *o, int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--pull")) {
             o->pull = 1;
+            continue;
+        }
+        if (!strcmp(a, "--hand-scan")) {
+            o->hand_scan = 1;
             continue;
         }
         if (!v) bench_usage(argv[0]);

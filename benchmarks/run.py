@@ -59,7 +59,7 @@ def build() -> None:
     BUILD.mkdir(parents=True, exist_ok=True)
     cc = os.environ.get("CC", "cc")
     inc = ["-I", str(ROOT / "include")]
-    ubg = ["-L", str(SO.parent), "-lutilbot_gateway", f"-Wl,-rpath,{SO.parent}", "-lpthread"]
+    ubg = ["-L", str(SO.parent), "-lutilbot_gateway", f"-Wl,-rpath,{SO.parent}", "-lpthread", "-lcjson"]
     targets = {
         "loadserver": (["loadserver.c"], ["-lssl", "-lcrypto", "-lz"]),
         "rusage_exec": (["rusage_exec.c"], []),
@@ -251,8 +251,10 @@ def clients(py: str) -> list[Client]:
     pyb = lambda name: [py, str(BENCH / "python" / name)]  # noqa: E731
     return [
         Client("baseline", "C baseline (socket/OpenSSL + cJSON + libz)", [str(BUILD / "baseline")]),
-        Client("ubg-c-cb", "this library, C, callbacks", [str(BUILD / "ubg_bench")]),
-        Client("ubg-c-pull", "this library, C, pull API", [str(BUILD / "ubg_bench"), "--pull"]),
+        Client("ubg-c-cb", "this library, C, callbacks (cJSON)", [str(BUILD / "ubg_bench")]),
+        Client("ubg-c-pull", "this library, C, pull API (cJSON)", [str(BUILD / "ubg_bench"), "--pull"]),
+        Client("ubg-c-scan", "extra: this library, C, callbacks, d hand-scanned (no JSON library)",
+               [str(BUILD / "ubg_bench"), "--hand-scan"], stream_only=True),
         Client("ubg-py", "this library, Python binding", pyb("bench_ubg.py")),
         Client("lws", "libwebsockets 4.1, C (cJSON)", [str(BUILD / "lws_bench")]),
         Client("websockets", "Python websockets", pyb("bench_websockets.py")),

@@ -1,11 +1,11 @@
 /* ubg_bench: this library from C, in callback mode (default) or with the pull API (--pull).
  *
- * Every DISPATCH is read: the event name is compared, and for GLOBAL_GUILD_COUNT d.guilds is
- * taken from event->data with bench_json_member() (bench_common.h), a small hand-written scan
- * of the top-level members of d: the library has already parsed and validated the whole
- * message (its JSON scanner checks every byte and extracts op, t and d), so the client only
- * has to find one member, as a C user of the library would. Count and sum go back to the
- * server in bench_result, which checks them.
+ * Every DISPATCH is read as a C bot would: the event name is compared, and d (event->data) is
+ * parsed with cJSON, the JSON library the baseline and libwebsockets clients use, to take
+ * d.guilds of every GLOBAL_GUILD_COUNT. With --hand-scan it finds the member with
+ * bench_json_member() (bench_common.h), a small scan of d's top-level members that relies on
+ * the library having validated the message: an extra row of the results, not the main one.
+ * Count and sum go back to the server in bench_result, which checks them.
  *
  * Modes (bench_common.h): stream; latency (bench_ping sent with ubg_client_send(), the
  * bench_pong DISPATCH timed: the same application-level round trip every client measures,
@@ -21,6 +21,8 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "utilbot_gateway.h"
 
@@ -54,13 +56,23 @@ static void send_result(ubg_client_t c, uint64_t n, uint64_t s) {
     ended = 1;
 }
 
+/* The unsigned integer member `key` of the event's d; -1 when there is none. */
+static int64_t d_member(const ubg_event_t *ev, const char *key) {
+    if (o.hand_scan) return bench_json_uint(bench_json_member(ev->data, ev->data_len, key), ev->data + ev->data_len);
+    cJSON *d = cJSON_ParseWithLength(ev->data, ev->data_len);
+    const cJSON *value = cJSON_GetObjectItemCaseSensitive(d, key);
+    int64_t result = cJSON_IsNumber(value) && value->valuedouble >= 0 ? (int64_t)value->valuedouble : -1;
+    cJSON_Delete(d);
+    return result;
+}
+
 /* Handles one event (either mode). Returns 1 when the client reached a final state. */
 static int handle(ubg_client_t c, const ubg_event_t *ev) {
     switch (ev->type) {
     case UBG_EVENT_DISPATCH: {
         const char *name = ev->name;
         if (strcmp(name, "GLOBAL_GUILD_COUNT") == 0) {
-            int64_t g = bench_json_uint(bench_json_member(ev->data, ev->data_len, "guilds"), ev->data + ev->data_len);
+            int64_t g = d_member(ev, "guilds");
             if (g < 0) {
                 fprintf(stderr, "ubg_bench: no guilds in %.*s\n", (int)ev->data_len, ev->data);
                 exit(1);
@@ -69,7 +81,7 @@ static int handle(ubg_client_t c, const ubg_event_t *ev) {
             sum += (uint64_t)g;
         } else if (strcmp(name, "bench_pong") == 0) {
             uint64_t now = bench_now_ns();
-            int64_t seq = bench_json_uint(bench_json_member(ev->data, ev->data_len, "seq"), ev->data + ev->data_len);
+            int64_t seq = d_member(ev, "seq");
             rtt[pongs] = now - ping_sent_ns;
             pongs++;
             pong_sum += (uint64_t)seq;
