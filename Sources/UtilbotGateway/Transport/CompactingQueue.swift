@@ -65,6 +65,14 @@ public struct CompactingQueue<Element> {
         }
     }
 
+    /// Gives back storage one burst grew past `keptCapacity`, once nothing waits. Never copies,
+    /// whatever still shares the storage (unlike `compact()`).
+    @inlinable public mutating func releaseExcessCapacity() {
+        guard readIndex == storage.count, storage.capacity > keptCapacity else { return }
+        storage = []
+        readIndex = 0
+    }
+
     /// Drops every element and the storage.
     @inlinable public mutating func removeAll() {
         storage = []

@@ -26,10 +26,11 @@ package struct FrameDecoder {
         input.append(bytes)
     }
 
-    /// Gives back what was decoded, and a buffer grown by a large message once all of it was.
-    /// Call it when the frames it returned are handled (their slices share its storage).
+    /// Gives back a buffer grown by a large message once all of it was decoded. Called right
+    /// after the frames are handled, while their slices (messages held during a pause) may still
+    /// share the storage: it never compacts, which would copy; `append` does, at the next read.
     package mutating func releaseConsumed() {
-        input.compact()
+        input.releaseExcessCapacity()
     }
 
     package mutating func append(_ bytes: [UInt8]) {
