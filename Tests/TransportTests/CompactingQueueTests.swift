@@ -4,7 +4,7 @@ import Testing
 @Suite struct CompactingQueueTests {
     @Test func takesInOrderAndSlicesShareTheStorage() {
         var queue = CompactingQueue<Int>(keptCapacity: 64, compactionThreshold: 4)
-        queue.append(contentsOf: 0..<10)
+        for element in 0..<10 { queue.append(element) }
         #expect(queue.count == 10)
         #expect(queue[0] == 0)
         queue.removeFirst(3)
@@ -18,7 +18,7 @@ import Testing
     /// waits is kept, in order.
     @Test func compactsALargeTakenPrefixOnly() {
         var queue = CompactingQueue<Int>(keptCapacity: 64, compactionThreshold: 4)
-        queue.append(contentsOf: 0..<10)
+        for element in 0..<10 { queue.append(element) }
         queue.removeFirst(3)
         queue.compact()
         #expect(queue.readIndex == 3)  // under the threshold: nothing moves
@@ -31,14 +31,14 @@ import Testing
     /// An emptied queue keeps its storage unless one burst grew it past the kept capacity.
     @Test func anEmptiedQueueGivesBackOnlyAnOversizedBuffer() {
         var small = CompactingQueue<UInt8>(keptCapacity: 1024, compactionThreshold: 64)
-        small.append(contentsOf: repeatElement(1, count: 100))
+        [UInt8](repeating: 1, count: 100).withUnsafeBytes { small.append($0) }
         small.removeFirst(100)
         small.compact()
         #expect(small.isEmpty && small.readIndex == 0)
         #expect(small.storage.capacity >= 100)
 
         var large = CompactingQueue<UInt8>(keptCapacity: 1024, compactionThreshold: 64)
-        large.append(contentsOf: repeatElement(1, count: 100_000))
+        [UInt8](repeating: 1, count: 100_000).withUnsafeBytes { large.append($0) }
         large.removeFirst(100_000)
         large.compact()
         #expect(large.storage.capacity < 100_000)
@@ -48,7 +48,7 @@ import Testing
     /// shares, and does nothing while bytes wait.
     @Test func releasingExcessCapacityNeverCopies() {
         var queue = CompactingQueue<UInt8>(keptCapacity: 1024, compactionThreshold: 64)
-        queue.append(contentsOf: repeatElement(7, count: 100_000))
+        [UInt8](repeating: 7, count: 100_000).withUnsafeBytes { queue.append($0) }
         let held = queue.slice(0..<10)
         queue.removeFirst(99_999)
         queue.releaseExcessCapacity()

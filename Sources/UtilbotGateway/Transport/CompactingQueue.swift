@@ -41,10 +41,6 @@ public struct CompactingQueue<Element> {
         storage.append(element)
     }
 
-    @inlinable public mutating func append<S: Sequence>(contentsOf elements: S) where S.Element == Element {
-        storage.append(contentsOf: elements)
-    }
-
     /// Takes the first `n` waiting elements (they stay in the storage until `compact()`).
     @inlinable public mutating func removeFirst(_ n: Int) {
         precondition(n >= 0 && n <= count, "taking more than is waiting")
