@@ -122,7 +122,7 @@ test-c-tsan: bootstrap .build/exit-midstream
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" .build-tsan/cabi-tests
 
 test-python: bootstrap release wheel
-	$(PYTHON) -m pytest -q Tests/Peers Tests/CLI bindings/python/tests
+	$(PYTHON) -m pytest -q Tests/Peers Tests/CLI Tests/Repository bindings/python/tests
 
 ## Every test: lint, Swift unit and integration tests, header and symbol checks, C end-to-end
 ## tests (plain, under valgrind, AddressSanitizer and ThreadSanitizer; the fault matrix; a short soak),

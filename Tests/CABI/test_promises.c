@@ -215,9 +215,18 @@ static void *connect_in_the_child(void *arg) {
     return NULL;
 }
 
-/* fork(): in the child, the parent's client answers UBG_ESTATE with a message at once (it used
- * to accept sends that never left, and ubg_client_free waited forever); a client made in the
- * child works, on a default loop of its own; the parent's client is unaffected. */
+/* The URL with "localhost" for "127.0.0.1": connecting then needs a host lookup. */
+static void by_name(const char *url, char *out, size_t size) {
+    const char *at = strstr(url, "127.0.0.1");
+    CHECK(at != NULL);
+    snprintf(out, size, "%.*slocalhost%s", (int)(at - url), url, at + strlen("127.0.0.1"));
+}
+
+/* fork(): in the child, the parent's clients answer UBG_ESTATE with a message at once (it used
+ * to accept sends that never left, and ubg_client_free waited forever), on the default loop and
+ * on a loop of ubg_loop_create(); that loop cannot take a new client nor be freed there. A client
+ * made in the child works, on a default loop of its own, and looks its host up (the parent's
+ * lookup threads do not exist in the child). The parent's clients are unaffected. */
 static void test_fork_child_refuses_the_parents_client(void) {
     if (UNDER_TSAN) {
         fprintf(stderr, "  (skipped under ThreadSanitizer, which cannot follow a fork of a threaded process; "
@@ -228,9 +237,16 @@ static void test_fork_child_refuses_the_parents_client(void) {
     devserver_start(&gw, BASIC);
     char url[512];
     devserver_url(&gw, "v=1", url, sizeof url);
+    char named_url[512];
+    by_name(url, named_url, sizeof named_url);
     ubg_client_t client = make_client(NULL, url, "dev-key", NULL, NULL);
     CHECK_OK(ubg_client_connect(client));
     CHECK_MSG(pull_until_ready(client, 10000), "never READY");
+    ubg_loop_t own_loop;
+    CHECK_OK(ubg_loop_create(&own_loop));
+    ubg_client_t on_own_loop = make_client(own_loop, named_url, "dev-key", NULL, NULL);
+    CHECK_OK(ubg_client_connect(on_own_loop));
+    CHECK_MSG(pull_until_ready(on_own_loop, 10000), "never READY on its own loop");
     /* The child reports through a pipe: under valgrind its exit status is the leak check's, and
      * the parent's objects are lost to the child by design. */
     int report[2];
@@ -250,9 +266,15 @@ static void test_fork_child_refuses_the_parents_client(void) {
         ubg_state_t state;
         if (ubg_client_get_state(client, &state) != UBG_ESTATE) failed |= 8;
         if (ubg_client_free(client) != UBG_ESTATE) failed |= 16;
+        if (ubg_client_send(on_own_loop, "x", "{}") != UBG_ESTATE) failed |= 128;
+        if (!strstr(ubg_client_last_error(on_own_loop), "fork()")) failed |= 128;
+        if (ubg_client_free(on_own_loop) != UBG_ESTATE) failed |= 128;
+        ubg_client_t refused = NULL;
+        if (ubg_client_create(own_loop, "dev-key", &refused) != UBG_ESTATE || refused != NULL) failed |= 256;
+        if (ubg_loop_free(own_loop) != UBG_ESTATE) failed |= 256;
         /* On a thread of its own: the forked thread keeps the parent's cached thread id in the
          * Swift runtime (see harness.c), which a new client's loop thread must not meet. */
-        fork_child c = {.url = url, .ready = 0};
+        fork_child c = {.url = named_url, .ready = 0};
         pthread_t thread;
         if (pthread_create(&thread, NULL, connect_in_the_child, &c) != 0 || pthread_join(thread, NULL) != 0) failed |= 32;
         if (!c.ready) failed |= 64;
@@ -267,13 +289,18 @@ static void test_fork_child_refuses_the_parents_client(void) {
     CHECK(waitpid(pid, &status, 0) == pid);
     CHECK_MSG(got == (ssize_t)sizeof failed && failed == 0,
               "the child failed (%d; bits: 1 send, 2 message, 4 pull, 8 state, 16 free, 32 thread, 64 new client "
-              "never READY; -1: no report, status %d)",
+              "never READY, 128 client on its own loop, 256 own loop; -1: no report, status %d)",
               failed, status);
     CHECK_OK(ubg_client_send(client, "after_fork", "{}"));
     ubg_state_t state;
     CHECK_OK(ubg_client_get_state(client, &state));
     CHECK(state == UBG_STATE_READY);
     CHECK_OK(ubg_client_free(client));
+    CHECK_OK(ubg_client_send(on_own_loop, "after_fork", "{}"));
+    CHECK_OK(ubg_client_get_state(on_own_loop, &state));
+    CHECK(state == UBG_STATE_READY);
+    CHECK_OK(ubg_client_free(on_own_loop));
+    CHECK_OK(ubg_loop_free(own_loop));
     devserver_stop(&gw);
 }
 

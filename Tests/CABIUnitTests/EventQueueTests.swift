@@ -54,6 +54,18 @@ struct EventQueueTests {
         #expect(queue.byteCount == 0)
     }
 
+    /// The default byte bound is 8 MiB, as the header says: eight events of 1 MiB fill it.
+    @Test func itsByteBoundIsEightMiBByDefault() {
+        let queue = EventQueue(capacity: 100_000)
+        #expect(queue.maxBytes == 8 << 20)
+        let mebibyte = String(repeating: "x", count: 1 << 20)
+        let full = (0..<9).map { _ in queue.push(dispatch(mebibyte), final: false) }
+        #expect(full.firstIndex(of: true) == 7)
+        var resumed = 0
+        #expect(popAll(queue, resumed: &resumed) == 9)
+        #expect(resumed == 1)
+    }
+
     @Test func finishWakesAConsumerBlockedForever() {
         let queue = EventQueue(capacity: 16)
         let consumer = ConsumerBox(queue: queue)

@@ -34,15 +34,28 @@ private final class Recorder: GatewaySessionDelegate, @unchecked Sendable {
     }
 }
 
+/// Runs `body` on the loop thread and returns its result.
+private func onLoop<T: Sendable>(_ loop: EventLoop, _ body: @escaping @Sendable () -> T) -> T {
+    let result = Mutex<T?>(nil)
+    loop.execute { result.withLock { $0 = body() } }
+    while true {
+        if let value = result.withLock({ $0 }) { return value }
+        usleep(1_000)
+    }
+}
+
 /// The session driver on a real loop against the dev gateway: states in order, identify,
 /// dispatches, sends, the host's close, and back-pressure.
 @Suite(.timeLimit(.minutes(1)))
 struct GatewaySessionTests {
-    private func client(_ url: String, recorder: Recorder) throws -> (GatewaySession, EventLoop) {
+    private func client(
+        _ url: String, recorder: Recorder, closeTimeoutSeconds: UInt64 = 5
+    ) throws -> (GatewaySession, EventLoop) {
         let loop = try EventLoop()
         try loop.start()
         var options = GatewayOptions(key: "dev-key")
         options.url = url
+        options.webSocket.closeTimeoutNanoseconds = closeTimeoutSeconds * 1_000_000_000
         options.session.backoffBaseNanoseconds = 50_000_000
         options.session.backoffCapNanoseconds = 400_000_000
         let client = try GatewaySession(loop: loop, options: options)
@@ -75,6 +88,26 @@ struct GatewaySessionTests {
         }
         #expect(throws: GatewayError.self) { try client.send(name: "late", data: nil) }
         #expect(client.statistics.state == .closed)
+    }
+
+    /// An ended connection (its frame buffers sized for the largest message it saw) is freed
+    /// when it ends, while its socket may still wait for the server's FIN, not at the next close.
+    @Test func anEndedConnectionIsFreedWhenItEnds() throws {
+        let gateway = DevGateway(["--heartbeat", "200", "--key", "dev-key"])
+        let recorder = Recorder()
+        // A socket may linger up to a minute: the old way held the connection that long.
+        let (client, loop) = try client(gateway.url, recorder: recorder, closeTimeoutSeconds: 60)
+        defer { loop.close() }
+        client.start()
+        #expect(recorder.wait("READY") { $0.contains(.ready) })
+        final class WeakConnection: @unchecked Sendable { weak var connection: WebSocketConnection? }
+        let watched = WeakConnection()
+        onLoop(loop) { watched.connection = client.currentConnection }
+        #expect(onLoop(loop) { watched.connection != nil })
+        client.close()
+        #expect(recorder.wait("CLOSED") { $0.contains(.state(.closed)) })
+        #expect(recorder.wait("the ended connection to be freed") { _ in onLoop(loop) { watched.connection == nil } })
+        client.free()
     }
 
     @Test func pausedReadsHoldTheFloodAndResumingDeliversItInOrder() throws {

@@ -310,6 +310,23 @@ private struct Driver {
         #expect(d.take().sent.last == #"{"op":1,"t":"keep"}"#)
     }
 
+    /// The default wait for bot_connect_success after identify is 30 s, as the header says.
+    @Test func theReadyDeadlineIsThirtySecondsByDefault() {
+        var d = Driver()
+        d.start()
+        d.open()
+        d.receive(#"{"op":5,"d":{"heartbeat":1000}}"#)
+        _ = d.take()
+        for _ in 0..<29 {
+            d.advance(1000 * ms)
+            d.receive(#"{"op":11}"#)
+        }
+        d.advance(999 * ms)
+        #expect(d.take().other.isEmpty)
+        d.advance(1 * ms)
+        #expect(d.take().other == [.drop(code: CloseCode.policyViolation, reason: "no bot_connect_success")])
+    }
+
     @Test func noNewAttemptWhileTheHostHasNoRoomForItsEvents() {
         var d = Driver()
         d.ready()

@@ -5,9 +5,10 @@ It works at the TCP/bytes level: no WebSocket library is involved in the faulty 
 break the protocol in ways a correct server library never would. It listens on 127.0.0.1 (port 0)
 and prints one line of JSON on stdout first:
 
-    {"port": P, "tls_port": P2, "tls_wrong_host_port": P3, "ca": "/abs/ca.pem"}
+    {"port": P, "tls_port": P2, "tls_wrong_host_port": P3, "tls_ok_port": P4, "ca": "/abs/ca.pem"}
 
-`tls_wrong_host_port` and `ca` are present only when the `cryptography` package is importable.
+`tls_wrong_host_port`, `tls_ok_port` and `ca` are present only when the `cryptography` package is
+importable.
 It exits when its stdin reaches EOF (so it dies with the test process that started it). Logs go
 to stderr, only with --verbose.
 
@@ -70,7 +71,9 @@ Any other path gets 404. Query parameters: hb (the Hello's heartbeat, ms, defaul
 per batch, default 200), n (frames, default 2000), wait (ms, default 10000), size (bytes, default
 4194304), rate (bytes a second, default 1048576).
 
-The TLS ports count their connections as "/tls-garbage" and "/tls-wrong-host":
+`tls_ok_port` is the plain port over TLS (a certificate for 127.0.0.1 and localhost, signed by
+`ca`): the same paths and parameters, counted under the same names. The other TLS ports count
+their connections as "/tls-garbage" and "/tls-wrong-host":
 
     tls_port              answers the ClientHello with an HTTP 400 answer (not TLS), then holds
                           the connection until the client goes
@@ -721,15 +724,16 @@ async def on_tls_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWri
         await finish(c)
 
 
-def make_wrong_host_tls(directory: str) -> tuple[ssl.SSLContext, str] | None:
-    """A CA and a server certificate valid only for wrong.example (issued by the dev gateway's
-    certificates module); None without cryptography."""
+def make_tls(directory: str, label: str, hosts: list[str]) -> tuple[ssl.SSLContext, str] | None:
+    """A server context whose certificate is valid only for `hosts`, signed by the directory's
+    CA (issued by the dev gateway's certificates module), and the CA's path; None without
+    cryptography."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bindings" / "python"))
     try:
         from utilbot_gateway.devserver import certificates
     except ImportError:
         return None
-    paths = certificates.issue(Path(directory), "wrong-host", ["wrong.example"])
+    paths = certificates.issue(Path(directory), label, hosts)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(paths.cert, paths.key)
@@ -832,8 +836,9 @@ async def main() -> None:
     }
     servers = [plain, garbage]
     with tempfile.TemporaryDirectory(prefix="fault-server-") as directory:
-        wrong = make_wrong_host_tls(directory)
-        if wrong is not None:
+        wrong = make_tls(directory, "wrong-host", ["wrong.example"])
+        loopback = make_tls(directory, "loopback", ["127.0.0.1", "localhost"])
+        if wrong is not None and loopback is not None:
             context, ca_path = wrong
             listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -843,6 +848,9 @@ async def main() -> None:
             asyncio.ensure_future(serve_tls_wrong_host(listener, context))
             announce["tls_wrong_host_port"] = listener.getsockname()[1]
             announce["ca"] = ca_path
+            secure = await asyncio.start_server(on_plain, "127.0.0.1", 0, ssl=loopback[0], limit=HEAD_LIMIT)
+            servers.append(secure)
+            announce["tls_ok_port"] = secure.sockets[0].getsockname()[1]
         sys.stdout.write(json.dumps(announce) + "\n")
         sys.stdout.flush()
         try:

@@ -42,4 +42,30 @@ import UtilbotGateway
         #expect(resolver.started.load(ordering: .relaxed) == 500)
         #expect(pool.mostThreads == 3)
     }
+
+    /// The child of a fork() inherits the pool's count of running workers, but not the workers:
+    /// after the reset its fork handler does, a lookup starts a worker of its own instead of
+    /// waiting forever for workers that do not exist. (Here the "parent's" workers are real but
+    /// stalled, which to the new lookup is the same.)
+    @Test func afterTheForkResetALookupDoesNotWaitForTheParentsWorkers() throws {
+        let resolver = StalledResolver()
+        let pool = LookupPool(maxThreads: 2) { host, port throws(GatewayError) in
+            if host == "stalled.example" { return try resolver.lookup(host, port) }
+            return try Resolver.lookup(host: "127.0.0.1", port: port, numericOnly: true)
+        }
+        for _ in 0..<2 { pool.submit(host: "stalled.example", port: 1) { _ in } }
+        let deadline = monotonicNanoseconds() + 10_000_000_000
+        while resolver.started.load(ordering: .relaxed) < 2 && monotonicNanoseconds() < deadline { usleep(1000) }
+        #expect(resolver.started.load(ordering: .relaxed) == 2)
+        pool.resetAfterFork()
+        let done = Atomic<Bool>(false)
+        pool.submit(host: "fresh.example", port: 2) { result in
+            if case .success = result { done.store(true, ordering: .relaxed) }
+        }
+        while !done.load(ordering: .relaxed) && monotonicNanoseconds() < deadline { usleep(1000) }
+        let looked = done.load(ordering: .relaxed)
+        #expect(looked)
+        for _ in 0..<2 { sem_post(resolver.gate) }
+        while resolver.running.load(ordering: .relaxed) > 0 && monotonicNanoseconds() < deadline { usleep(1000) }
+    }
 }

@@ -72,9 +72,13 @@ package final class GatewaySession: @unchecked Sendable {
     /// Events written to the current connection since its send buffer was last empty: if the
     /// connection ends now, they may not have left this process, and the host is told.
     private var unconfirmedSends = 0
-    /// Ended connections, which may still linger for the server's FIN: freeing the client
-    /// closes them at once.
-    private var retired: [WebSocketConnection] = []
+    /// Sockets of ended connections still waiting for the server's FIN (at most the close
+    /// timeout): freeing the client closes them at once. Held weakly, as the loop holds a socket
+    /// until it closes; the ended connection itself, with its buffers, is let go when it ends.
+    private var lingering: [LingeringSocket] = []
+    private struct LingeringSocket {
+        weak var stream: SocketStream?
+    }
     /// Sends the loop has taken over since `updateShared` last released them from `inFlight`.
     private var settledSends = 0
     private var settledSendBytes = 0
@@ -163,12 +167,15 @@ package final class GatewaySession: @unchecked Sendable {
             self.webSocket?.delegate = nil
             self.webSocket?.free()
             self.webSocket = nil
-            for webSocket in self.retired { webSocket.free() }
-            self.retired.removeAll()
+            for socket in self.lingering { socket.stream?.abort() }
+            self.lingering.removeAll()
         }
     }
 
     package var statistics: GatewayStatistics { shared.withLock { $0.statistics } }
+
+    /// The current connection (loop thread only); tests watch it being let go when it ends.
+    package var currentConnection: WebSocketConnection? { webSocket }
 
     /// Back-pressure from the host (loop thread): stop reading from the gateway while its
     /// events are not consumed. Heartbeats go on; unread ACKs do not count as a zombie.
@@ -394,15 +401,8 @@ extension GatewaySession: WebSocketConnectionDelegate {
     package func webSocket(_ connection: WebSocketConnection, didCloseWith info: WebSocketCloseInfo) {
         guard connection === webSocket else { return }
         webSocket = nil
-        retired.removeAll { !$0.isLingering }
-        if connection.isLingering {
-            retired.append(connection)
-            // Let go of it (and its buffers) once it has stopped lingering, not at the next close.
-            let lingerLimit = options.webSocket.closeTimeoutNanoseconds + SocketStream.flushLimitNanoseconds
-            loop.schedule(afterNanoseconds: lingerLimit + 1_000_000_000) { [weak self] in
-                self?.retired.removeAll { !$0.isLingering }
-            }
-        }
+        lingering.removeAll { $0.stream.map { $0.stage == .closed } ?? true }
+        if let stream = connection.lingeringStream { lingering.append(LingeringSocket(stream: stream)) }
         payloads = nil
         let unconfirmed = unconfirmedSends
         unconfirmedSends = 0

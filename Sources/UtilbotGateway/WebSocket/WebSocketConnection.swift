@@ -157,8 +157,9 @@ package final class WebSocketConnection: @unchecked Sendable {
         }
     }
 
-    /// Whether the socket is still open after the close was reported.
-    package var isLingering: Bool { retiredStream.map { $0.stage != .closed } ?? false }
+    /// The socket, if it is still open after the close was reported (waiting for the server to
+    /// close first).
+    package var lingeringStream: SocketStream? { retiredStream.flatMap { $0.stage != .closed ? $0 : nil } }
 
     /// Closes the socket now, also one that lingers after the close was reported.
     package func free() {

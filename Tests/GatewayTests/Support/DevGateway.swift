@@ -13,7 +13,9 @@ final class DevGateway: @unchecked Sendable {
         return url.path
     }()
 
-    init(_ arguments: [String]) {
+    /// Checked once (a static is initialised by one thread while the others wait), so tests
+    /// starting in parallel print the line once before the run stops.
+    static let python: String = {
         let python =
             ProcessInfo.processInfo.environment["UBG_PYTHON"] ?? DevGateway.repositoryRoot + "/.venv/bin/python3"
         guard FileManager.default.isExecutableFile(atPath: python) else {
@@ -21,6 +23,11 @@ final class DevGateway: @unchecked Sendable {
                 Data("gateway tests: no Python at \(python); run `make bootstrap` first\n".utf8))
             exit(2)
         }
+        return python
+    }()
+
+    init(_ arguments: [String]) {
+        let python = DevGateway.python
         process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["-m", "utilbot_gateway.devserver"] + arguments
