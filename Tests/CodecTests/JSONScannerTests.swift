@@ -710,3 +710,66 @@ func envelopeErrors(document: String, message: String) {
         #expect(try JSONScanner.scanEnvelope(payload) == Envelope(op: 0, t: t))
     }
 }
+
+// MARK: - The fast path
+
+private func fastEnvelope(_ bytes: [UInt8], maxDepth: Int = JSONScanner.defaultMaxDepth) -> Envelope? {
+    bytes.withUnsafeBytes { FastJSONScanner($0, maxDepth: maxDepth).scanEnvelope(knownName: nil) }
+}
+
+private func fastValidate(_ bytes: [UInt8], maxDepth: Int = JSONScanner.defaultMaxDepth) -> Bool? {
+    bytes.withUnsafeBytes { FastJSONScanner($0, maxDepth: maxDepth).validate() }
+}
+
+/// Every document of the corpus, alone and as the `d` of an envelope: the fast path answers only
+/// what the general scanner accepts, with the same envelope, and never a rejected document.
+@Test(arguments: acceptedDocuments + rejectedDocuments)
+func fastPathNeverDisagreesWithTheGeneralScanner(_ document: JSONCase) throws {
+    for maxDepth in [JSONScanner.defaultMaxDepth, 2, 3] {
+        let valid = validationError(document.bytes, maxDepth: maxDepth) == nil
+        if fastValidate(document.bytes, maxDepth: maxDepth) == true {
+            #expect(valid, "the fast path accepted what the general scanner refuses")
+        }
+        let wrapped = Array(#"{"op":0,"t":"X","d":"#.utf8) + document.bytes + Array("}".utf8)
+        let general = try? JSONScanner.scanEnvelope(wrapped, maxDepth: maxDepth, fastPath: false)
+        if let fast = fastEnvelope(wrapped, maxDepth: maxDepth) {
+            #expect(fast == general)
+        }
+    }
+}
+
+/// The messages a gateway sends every day take the fast path, escapes and non-ASCII text
+/// included; the general scanner agrees with it on each.
+@Test(
+    arguments: [
+        #"{"op":5,"d":{"heartbeat":45000}}"#,
+        #"{"op":11}"#,
+        #"{"op":0,"t":"GLOBAL_GUILD_COUNT","d":{"guilds":12,"guildMembers":-3,"cachedGuildMembers":0}}"#,
+        #"{"op":0,"t":"bot_connect_success","d":null}"#,
+        #"{"op":-1,"e":4001,"m":"bad \"key\"","d":{"x":[1.5e3,true,false,null,"\u00e9\n",{}]}}"#,
+        #" { "op" : 0 , "t" : "caf\u00e9" , "d" : [ ] , "extra" : { "op" : 9 } } "#,
+        "{\"op\":0,\"t\":\"NAMÉ\",\"d\":{\"text\":\"żółć 😀\"},\"e\":null,\"m\":null}",
+        #"{"op":1,"op":2,"t":"A","t":"B"}"#,
+    ])
+func everydayMessagesTakeTheFastPath(_ text: String) throws {
+    let bytes = Array(text.utf8)
+    let fast = try #require(fastEnvelope(bytes))
+    #expect(fast == (try JSONScanner.scanEnvelope(bytes, fastPath: false)))
+    #expect(fastValidate(bytes) == true)
+}
+
+/// What the fast path leaves to the general scanner: an escaped top-level key, a surrogate
+/// escape, a wrong-typed field, an integer out of range, a syntax error.
+@Test(
+    arguments: [
+        #"{"\u006fp":1}"#,
+        #"{"op":1,"t":"\ud83d\ude00"}"#,
+        #"{"op":"1"}"#,
+        #"{"op":1,"e":1.5}"#,
+        #"{"op":99999999999999999999}"#,
+        #"{"op":1,}"#,
+        #"{"op":1,"d":[01]}"#,
+    ])
+func unusualMessagesAreLeftToTheGeneralScanner(_ text: String) {
+    #expect(fastEnvelope(Array(text.utf8)) == nil)
+}

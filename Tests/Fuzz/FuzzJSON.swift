@@ -5,6 +5,7 @@
 // - no crash, for nesting limits 64 (the default), 3 and 100;
 // - validation agrees with an independent recursive-descent validator written from RFC 8259 (below),
 //   and a syntax error is reported identically by `validate` and `scanEnvelope`;
+// - `scanEnvelope` with its fast path (FastJSONScanner) and without agree exactly;
 // - `scanEnvelope` agrees with the same reference on the top-level fields (keys compared after
 //   unescaping, the last of a repeated key wins, op/e plain integers fitting Int, t/m strings or null, the
 //   byte range of d), and the range of d re-validates as JSON on its own;
@@ -318,6 +319,16 @@ public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int3
     }
 
     let scanned = envelope(bytes)
+    // FastJSONScanner answers only when sure; the general scanner alone must come to the same.
+    let general = Result { () throws(GatewayError) in try JSONScanner.scanEnvelope(bytes, fastPath: false) }
+    switch (scanned, general) {
+    case (.success(let fast), .success(let slow)):
+        require(same(fast, slow, dOf: bytes, bytes) && fast.d == slow.d, "fast path \(fast), general \(slow)")
+    case (.failure(let fast), .failure(let slow)):
+        require(fast == slow, "fast path error \(fast), general \(slow)")
+    default:
+        violation("the fast path says \(scanned), the general scanner \(general): \(show(bytes))")
+    }
     guard let reference else {
         guard case .failure(let error) = scanned else {
             violation("scanEnvelope accepted a document that validate refused: \(show(bytes))")

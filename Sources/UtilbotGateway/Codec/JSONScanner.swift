@@ -49,6 +49,7 @@ package enum JSONScanner {
         _ bytes: UnsafeRawBufferPointer,
         maxDepth: Int = defaultMaxDepth
     ) throws(GatewayError) {
+        if FastJSONScanner(bytes, maxDepth: maxDepth).validate() == true { return }
         var scanner = Scanner(bytes, maxDepth: maxDepth, envelope: false)
         try scanner.run()
     }
@@ -64,11 +65,17 @@ package enum JSONScanner {
     /// When t equals `knownName` (a caller's cache of the name it saw last), that string is
     /// returned instead of a new one: event names repeat, and a name longer than 15 bytes would
     /// otherwise cost an allocation per message.
+    ///
+    /// `fastPath: false` skips `FastJSONScanner`, for tests that compare the two.
     package static func scanEnvelope(
         _ bytes: UnsafeRawBufferPointer,
         maxDepth: Int = defaultMaxDepth,
-        knownName: String? = nil
+        knownName: String? = nil,
+        fastPath: Bool = true
     ) throws(GatewayError) -> Envelope {
+        if fastPath, let envelope = FastJSONScanner(bytes, maxDepth: maxDepth).scanEnvelope(knownName: knownName) {
+            return envelope
+        }
         var scanner = Scanner(bytes, maxDepth: maxDepth, envelope: true)
         try scanner.run()
         return try scanner.makeEnvelope(knownName: knownName)
@@ -84,10 +91,22 @@ package enum JSONScanner {
     package static func scanEnvelope(
         _ bytes: ArraySlice<UInt8>,
         maxDepth: Int = defaultMaxDepth,
-        knownName: String? = nil
+        knownName: String? = nil,
+        fastPath: Bool = true
     ) throws(GatewayError) -> Envelope {
+        // The fast path first, outside the `Result` the general one needs: wrapping an envelope
+        // in it copies the envelope through generic code, which costs more than a scan.
+        if fastPath,
+            let envelope = bytes.withUnsafeBytes({
+                FastJSONScanner($0, maxDepth: maxDepth).scanEnvelope(knownName: knownName)
+            })
+        {
+            return envelope
+        }
         let result: Result<Envelope, GatewayError> = bytes.withUnsafeBytes { buffer in
-            Result { () throws(GatewayError) in try scanEnvelope(buffer, maxDepth: maxDepth, knownName: knownName) }
+            Result { () throws(GatewayError) in
+                try scanEnvelope(buffer, maxDepth: maxDepth, knownName: knownName, fastPath: false)
+            }
         }
         return try result.get()
     }
@@ -95,15 +114,16 @@ package enum JSONScanner {
     package static func scanEnvelope(
         _ bytes: [UInt8],
         maxDepth: Int = defaultMaxDepth,
-        knownName: String? = nil
+        knownName: String? = nil,
+        fastPath: Bool = true
     ) throws(GatewayError) -> Envelope {
-        try scanEnvelope(bytes[...], maxDepth: maxDepth, knownName: knownName)
+        try scanEnvelope(bytes[...], maxDepth: maxDepth, knownName: knownName, fastPath: fastPath)
     }
 }
 
 // MARK: - Scanner
 
-private enum ASCII {
+enum ASCII {
     static let quote = UInt8(ascii: "\"")
     static let backslash = UInt8(ascii: "\\")
     static let slash = UInt8(ascii: "/")
@@ -434,7 +454,7 @@ private struct Scanner {
             // flagged falsely).
             while pos + 8 <= count {
                 let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: pos, as: UInt64.self))
-                let flags = Scanner.attentionFlags(word)
+                let flags = FastJSONScanner.attentionFlags(word)
                 if flags != 0 {
                     pos += flags.trailingZeroBitCount >> 3
                     break
@@ -474,19 +494,6 @@ private struct Scanner {
             }
             pos = runEnd
         }
-    }
-
-    /// The high bit of each byte of `word` (little-endian) that is '"', '\', below 0x20 or 0x80 and
-    /// above; zero when there is none. Borrows can flag bytes after the first flagged one too.
-    static func attentionFlags(_ word: UInt64) -> UInt64 {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        let hasQuote = (quote &- ones) & ~quote
-        let hasBackslash = (backslash &- ones) & ~backslash
-        let hasControl = (word &- ones &* 0x20) & ~word
-        return (hasQuote | hasBackslash | hasControl | word) & highs
     }
 
     /// Scans one escape sequence starting at the backslash, including a surrogate pair's second half.
@@ -530,22 +537,13 @@ private struct Scanner {
     mutating func scanHex4() throws(GatewayError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<4 {
-            guard pos < count, let digit = Scanner.hexValue(bytes[pos]) else {
+            guard pos < count, let digit = FastJSONScanner.hexValue(bytes[pos]) else {
                 throw error("expected a hex digit in a '\\u' escape")
             }
             value = value << 4 | digit
             pos += 1
         }
         return value
-    }
-
-    static func hexValue(_ byte: UInt8) -> UInt32? {
-        switch byte {
-        case ASCII.zero...ASCII.nine: UInt32(byte - ASCII.zero)
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
-        default: nil
-        }
     }
 
     // MARK: Errors
@@ -619,16 +617,8 @@ private struct Scanner {
     /// Unescapes validated string contents, reusing `known` when it is the same text.
     func makeString(_ value: FieldValue, reusing known: String? = nil) -> String {
         let contents = value.range.lowerBound + 1..<value.range.upperBound - 1
-        let raw = UnsafeRawBufferPointer(rebasing: bytes[contents])
-        if !value.escaped {
-            if var known, known.utf8.count == raw.count {
-                if raw.isEmpty { return known }
-                let same = known.withUTF8 { memcmp($0.baseAddress!, raw.baseAddress!, raw.count) == 0 }
-                if same { return known }
-            }
-            return String(decoding: raw, as: UTF8.self)
-        }
-        return JSONString.unescape(raw)
+        return JSONString.text(
+            UnsafeRawBufferPointer(rebasing: bytes[contents]), escaped: value.escaped, reusing: known)
     }
 
     func envelopeError(_ field: Field, _ value: FieldValue, _ problem: String) -> GatewayError {

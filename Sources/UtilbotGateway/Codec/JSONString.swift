@@ -1,3 +1,5 @@
+import Glibc
+
 /// The contents of a JSON string that `JSONScanner` has validated: its scalars and its unescaped
 /// text. The one place that decodes escapes, for the scanner's envelope fields and for
 /// `JSONObjectReader`.
@@ -40,6 +42,18 @@ enum JSONString {
             UInt32(byte & 0x07) << 18 | UInt32(bytes[position + 1] & 0x3F) << 12
             | UInt32(bytes[position + 2] & 0x3F) << 6 | UInt32(bytes[position + 3] & 0x3F)
         return (scalar, position + 4)
+    }
+
+    /// The text of validated string contents; `known` itself when it is the same text (event
+    /// names repeat, and one longer than 15 bytes would otherwise cost an allocation).
+    static func text(_ contents: UnsafeRawBufferPointer, escaped: Bool, reusing known: String?) -> String {
+        if escaped { return unescape(contents) }
+        if var known, known.utf8.count == contents.count {
+            if contents.isEmpty { return known }
+            let same = known.withUTF8 { memcmp($0.baseAddress!, contents.baseAddress!, contents.count) == 0 }
+            if same { return known }
+        }
+        return String(decoding: contents, as: UTF8.self)
     }
 
     /// Unescapes validated string contents; the result is never longer than the escaped text.
