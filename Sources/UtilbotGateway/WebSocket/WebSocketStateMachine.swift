@@ -48,16 +48,11 @@ package struct WebSocketStateMachine {
         guard state != .closed else { return [] }
         decoder.append(bytes)
         var events: [Event] = []
+        // One do block: binding the frame outside it made two copies of an optional frame per
+        // message, each destroyed through generic code. A failure closes (the loop ends).
         while state != .closed {
-            let frame: Frame?
-            do {
-                frame = try decoder.nextFrame()
-            } catch {
-                events.append(close(failing: error))
-                break
-            }
-            guard let frame else { break }
             do throws(WebSocketFailure) {
+                guard let frame = try decoder.nextFrame() else { break }
                 if let event = try handle(frame) { events.append(event) }
             } catch {
                 events.append(close(failing: error))
