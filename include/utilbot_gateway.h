@@ -81,7 +81,8 @@ typedef enum ubg_result {
     UBG_EIO = 21,           /**< an operating system call failed */
     UBG_EQUEUEFULL = 22,    /**< a bounded queue is full; try again later */
     UBG_EREFUSED = 23,      /**< the gateway refused the client for good (4000, 4001, 4007) */
-    UBG_EHANDLE = 24        /**< NULL, unknown or already freed handle */
+    UBG_EHANDLE = 24,       /**< NULL, unknown or already freed handle */
+    UBG_EPROXY = 25         /**< the proxy refused or broke the tunnel to the gateway */
 } ubg_result_t;
 
 /** The state of a client. */
@@ -256,6 +257,25 @@ UBG_API const char *ubg_client_last_error(ubg_client_t client);
 ///   UBG_ESTATE (already connected), UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect(). The string is copied.
 UBG_API ubg_result_t ubg_client_set_url(ubg_client_t client, const char * url);
+
+/// Sends the connection through a proxy: http://[user:password@]host[:port] (HTTP CONNECT,
+/// Basic credentials), socks5://... (SOCKS5; this client resolves the gateway's name) or
+/// socks5h://... (the proxy resolves it), with percent-encoded credentials. The port defaults to
+/// 80 for http and 1080 for SOCKS. TLS to the gateway runs inside the tunnel, checked against the
+/// gateway's name. NULL or "" removes it; then the environment decides (see
+/// ubg_client_set_proxy_from_env()). Credentials never appear in messages or statistics.
+/// - Returns UBG_OK, UBG_EINVAL (not a proxy URL this library speaks, https:// included; the
+///   message says why), UBG_ESTATE (already connected), UBG_EHANDLE.
+/// - Thread-safe; only before ubg_client_connect(). The string is copied.
+UBG_API ubg_result_t ubg_client_set_proxy(ubg_client_t client, const char * url);
+
+/// Whether the environment chooses the proxy when none was set with ubg_client_set_proxy()
+/// (1, the default) or not (0: a direct connection). Read as curl reads it, at every connection
+/// attempt: https_proxy (wss) or http_proxy (ws), then all_proxy, each lowercase first;
+/// no_proxy lists hosts, domains, addresses and CIDR ranges to reach directly (*: all).
+/// - Returns UBG_OK, UBG_EINVAL (not 0 or 1), UBG_ESTATE (already connected), UBG_EHANDLE.
+/// - Thread-safe; only before ubg_client_connect().
+UBG_API ubg_result_t ubg_client_set_proxy_from_env(ubg_client_t client, int32_t enabled);
 
 /// Sets who the client identifies as: type (NULL keeps the current one, default "bot") and
 /// key (NULL keeps the one given to ubg_client_create()). Both are copied.

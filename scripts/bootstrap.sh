@@ -18,6 +18,9 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v gcc >/dev/null || need+=(gcc)
 command -v g++ >/dev/null || need+=(g++)
 command -v valgrind >/dev/null || need+=(valgrind)
+# Real proxies for the proxy tests (Tests/CABI/test_proxy.c): HTTP CONNECT and SOCKS5.
+[ -x /usr/bin/tinyproxy ] || need+=(tinyproxy)
+[ -x /usr/bin/microsocks ] || need+=(microsocks)
 if [ ${#need[@]} -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${need[*]}"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

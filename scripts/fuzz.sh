@@ -32,6 +32,7 @@ TARGETS=(
     "FuzzJSON 65536"
     "FuzzInflate 65536"
     "FuzzURL 10000"
+    "FuzzProxy 20000"
 )
 
 usage() {

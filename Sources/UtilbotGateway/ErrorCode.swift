@@ -21,6 +21,7 @@ package enum ErrorCode: Int32, Sendable, CaseIterable {
     case queueFull = 22
     case gatewayRefused = 23
     case invalidHandle = 24
+    case proxy = 25
 
     package var name: String {
         switch self {
@@ -42,6 +43,7 @@ package enum ErrorCode: Int32, Sendable, CaseIterable {
         case .queueFull: "UBG_EQUEUEFULL"
         case .gatewayRefused: "UBG_EREFUSED"
         case .invalidHandle: "UBG_EHANDLE"
+        case .proxy: "UBG_EPROXY"
         }
     }
 
@@ -65,6 +67,7 @@ package enum ErrorCode: Int32, Sendable, CaseIterable {
         case .queueFull: "queue full"
         case .gatewayRefused: "the gateway refused the client for good"
         case .invalidHandle: "NULL, unknown or already freed handle"
+        case .proxy: "the proxy refused or broke the tunnel"
         }
     }
 }

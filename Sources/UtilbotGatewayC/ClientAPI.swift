@@ -114,6 +114,38 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
     }
 }
 
+/// Sends the connection through a proxy: `http://[user:password@]host[:port]` (HTTP CONNECT,
+/// Basic credentials), `socks5://...` (SOCKS5; this client resolves the gateway's name) or
+/// `socks5h://...` (the proxy resolves it), with percent-encoded credentials. The port defaults to
+/// 80 for http and 1080 for SOCKS. TLS to the gateway runs inside the tunnel, checked against the
+/// gateway's name. NULL or "" removes it; then the environment decides (see
+/// ubg_client_set_proxy_from_env()). Credentials never appear in messages or statistics.
+///
+/// - Returns UBG_OK, UBG_EINVAL (not a proxy URL this library speaks, https:// included; the
+///   message says why), UBG_ESTATE (already connected), UBG_EHANDLE.
+/// - Thread-safe; only before ubg_client_connect(). The string is copied.
+@c public func ubg_client_set_proxy(_ client: ubg_client_t?, _ url: UnsafePointer<CChar>?) -> ubg_result_t {
+    withClient(client) { object throws(GatewayError) in
+        let text = try swiftString(url, "the proxy URL")
+        let proxy = try text.flatMap { t throws(GatewayError) in t.isEmpty ? nil : try ProxyURL(parsing: t) }
+        try object.configure { $0.options.webSocket.proxy = proxy }
+    }
+}
+
+/// Whether the environment chooses the proxy when none was set with ubg_client_set_proxy()
+/// (1, the default) or not (0: a direct connection). Read as curl reads it, at every connection
+/// attempt: `https_proxy` (wss) or `http_proxy` (ws), then `all_proxy`, each lowercase first;
+/// `no_proxy` lists hosts, domains, addresses and CIDR ranges to reach directly (`*`: all).
+///
+/// - Returns UBG_OK, UBG_EINVAL (not 0 or 1), UBG_ESTATE (already connected), UBG_EHANDLE.
+/// - Thread-safe; only before ubg_client_connect().
+@c public func ubg_client_set_proxy_from_env(_ client: ubg_client_t?, _ enabled: Int32) -> ubg_result_t {
+    withClient(client) { object throws(GatewayError) in
+        guard enabled == 0 || enabled == 1 else { throw GatewayError(.invalidArgument, "enabled must be 0 or 1") }
+        try object.configure { $0.options.webSocket.proxyFromEnvironment = enabled == 1 }
+    }
+}
+
 /// Sets who the client identifies as: `type` (NULL keeps the current one, default "bot") and
 /// `key` (NULL keeps the one given to ubg_client_create()). Both are copied.
 ///

@@ -7,11 +7,16 @@ import UtilbotGatewayTypes
 
 let usage = """
     usage: utilbot-gateway connect [--key-file FILE] [--url URL] [--type TYPE] [--compression zlib]
-                                   [--ca CAFILE] [--insecure] [--log-level none|error|warning|info|debug]
+                                   [--ca CAFILE] [--insecure] [--proxy URL | --no-proxy]
+                                   [--log-level none|error|warning|info|debug]
 
     The key: --key-file FILE (its first line), else the UTILBOT_GATEWAY_KEY environment variable.
     --key KEY also works but puts the key on the command line, which every user of this machine
     can read (/proc/PID/cmdline, ps): use it only where nobody else logs in.
+
+    The proxy: --proxy http://[user:pass@]host:port, socks5://... or socks5h://...; without it the
+    environment decides (https_proxy, http_proxy, all_proxy, no_proxy, as curl reads them);
+    --no-proxy connects directly whatever the environment says.
 
     Prints one JSON object per line on stdout:
       {"kind":"ready"}                                  identified (bot_connect_success)
@@ -57,6 +62,8 @@ struct Arguments {
     var compression = false
     var ca: String?
     var insecure = false
+    var proxy: String?
+    var proxyFromEnvironment = true
     var logLevel = UBG_LOG_INFO
 
     init(_ argv: [String]) {
@@ -84,6 +91,8 @@ struct Arguments {
                 compression = true
             case "--ca": ca = value(flag)
             case "--insecure": insecure = true
+            case "--proxy": proxy = value(flag)
+            case "--no-proxy": proxyFromEnvironment = false
             case "--log-level":
                 let levels = [
                     "none": UBG_LOG_NONE, "error": UBG_LOG_ERROR, "warning": UBG_LOG_WARNING,
@@ -228,6 +237,8 @@ check(ubg_client_set_identity(client, arguments.type, nil), "--type")
 check(ubg_client_set_compression(client, arguments.compression ? 1 : 0), "--compression")
 if let ca = arguments.ca { check(ubg_client_set_tls_ca(client, ca, nil), "--ca") }
 if arguments.insecure { check(ubg_client_set_tls_insecure_skip_verify(client, 1), "--insecure") }
+if let proxy = arguments.proxy { check(ubg_client_set_proxy(client, proxy), "--proxy") }
+check(ubg_client_set_proxy_from_env(client, arguments.proxyFromEnvironment ? 1 : 0), "--no-proxy")
 check(ubg_client_set_log_level(client, arguments.logLevel), "--log-level")
 check(ubg_client_set_event_callback(client, onEvent, nil), "the event callback")
 check(ubg_client_connect(client), "connecting")

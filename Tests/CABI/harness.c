@@ -19,7 +19,12 @@ int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
 
 static const char *current_test = "?";
 
+static void (*failure_cleanup)(void);
+
+void test_on_failure(void (*cleanup)(void)) { failure_cleanup = cleanup; }
+
 void test_fail(const char *file, int line, const char *fmt, ...) {
+    if (failure_cleanup) failure_cleanup();
     va_list args;
     va_start(args, fmt);
     fprintf(stderr, "  FAIL %s (%s:%d): ", current_test, file, line);
@@ -191,6 +196,7 @@ void recorder_callback(ubg_client_t client, const ubg_event_t *event, void *user
     e->reconnect = event->reconnect;
     e->http_status = event->http_status;
     e->state = event->state;
+    e->result = event->result;
     e->at_ms = now_ms();
     pthread_cond_broadcast(&r->changed);
     pthread_mutex_unlock(&r->lock);
@@ -253,9 +259,9 @@ static void *run_test_body(void *test) {
 /* The runner: every test in a child process of its own, with a deadline. */
 /* One array of tests per file; add a file's suite here. */
 extern const test_case api_tests[], gateway_tests[], security_tests[], fault_tests[], promise_tests[],
-    stress_tests[], soak_tests[];
+    proxy_tests[], stress_tests[], soak_tests[];
 extern const size_t api_test_count, gateway_test_count, security_test_count, fault_test_count, promise_test_count,
-    stress_test_count, soak_test_count;
+    proxy_test_count, stress_test_count, soak_test_count;
 
 int main(int argc, char **argv) {
     size_t passed = 0, failed = 0;
@@ -267,6 +273,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < security_test_count; i++) all[total++] = &security_tests[i];
     for (size_t i = 0; i < fault_test_count; i++) all[total++] = &fault_tests[i];
     for (size_t i = 0; i < promise_test_count; i++) all[total++] = &promise_tests[i];
+    for (size_t i = 0; i < proxy_test_count; i++) all[total++] = &proxy_tests[i];
     for (size_t i = 0; i < stress_test_count; i++) all[total++] = &stress_tests[i];
     for (size_t i = 0; i < soak_test_count; i++) all[total++] = &soak_tests[i];
     for (size_t i = 0; i < total; i++) {

@@ -15,6 +15,8 @@ typedef void (*test_fn)(void);
 typedef struct { const char *name; test_fn fn; int timeout_s; } test_case;
 
 void test_fail(const char *file, int line, const char *fmt, ...);
+/* Runs `cleanup` if a check of the current test fails (one at a time: the last one set). */
+void test_on_failure(void (*cleanup)(void));
 #define CHECK(cond) do { if (!(cond)) test_fail(__FILE__, __LINE__, "%s", #cond); } while (0)
 #define CHECK_MSG(cond, ...) do { if (!(cond)) test_fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
 #define CHECK_OK(expr) do { ubg_result_t rc_ = (expr); \
@@ -77,6 +79,7 @@ typedef struct {
     int32_t reconnect;
     int32_t http_status;
     ubg_state_t state;
+    ubg_result_t result;
     int64_t at_ms;
 } recorded_event;
 

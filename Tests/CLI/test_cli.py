@@ -7,6 +7,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -204,3 +205,36 @@ def test_the_key_from_a_file_or_the_environment_never_on_the_command_line(gatewa
 def test_usage_says_why_not_to_pass_the_key_on_the_command_line():
     result = subprocess.run([str(CLI), "--help"], capture_output=True, timeout=10)
     assert result.returncode == 0 and b"/proc/PID/cmdline" in result.stdout and b"--key-file" in result.stdout
+
+
+def test_proxy_from_the_flag_or_the_environment_and_no_proxy(gateway, cli):
+    # microsocks (installed by scripts/bootstrap.sh) with a password: a wrong one proves which
+    # proxy, if any, the CLI used.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    socks = subprocess.Popen(
+        ["/usr/bin/microsocks", "-i", "127.0.0.1", "-p", str(port), "-u", "bot", "-P", "pw"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        _, info = gateway()
+        bot = cli("--url", info["url"], "--key", "dev-key", "--proxy", f"socks5h://bot:pw@127.0.0.1:{port}")
+        assert read_until(bot, "ready")[-1] == {"kind": "ready"}
+        wrong = {**ENV, "http_proxy": f"socks5h://bot:nope@127.0.0.1:{port}"}
+        refused = cli("--url", info["url"], "--key", "dev-key", "--log-level", "none", env=wrong)
+        closed = read_until(refused, "closed")[-1]
+        assert closed["reconnect"] is True
+        direct = cli("--url", info["url"], "--key", "dev-key", "--no-proxy", env=wrong)
+        assert read_until(direct, "ready")[-1] == {"kind": "ready"}
+    finally:
+        socks.terminate()
+        socks.wait(10)

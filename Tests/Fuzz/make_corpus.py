@@ -252,10 +252,38 @@ def url() -> None:
         write(t, f"url-{i:02d}", text.encode())
 
 
+# --- FuzzProxy: [mode, split seed] + the proxy's answer ---------------------------------------------------
+
+def proxy() -> None:
+    t = "FuzzProxy"
+    http_ok = b"HTTP/1.1 200 Connection established\r\nProxy-Agent: x\r\n\r\n"
+    samples = {
+        "http-200": (0, http_ok),
+        "http-200-leftover": (1, http_ok + b"\x16\x03\x01"),
+        "http-407": (0, b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"x\"\r\n\r\n"),
+        "http-401": (1, b"HTTP/1.0 401 Unauthorized\r\n\r\n"),
+        "http-403": (0, b"HTTP/1.0 403 Forbidden\r\nContent-Length: 0\r\n\r\n"),
+        "http-200-body": (0, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"),
+        "http-chunked": (0, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        "http-garbage": (0, b"SSH-2.0-OpenSSH_9.2\r\n\r\n"),
+        "socks5h-open": (2, bytes([5, 0, 5, 0, 0, 1, 127, 0, 0, 1, 0x1F, 0x90])),
+        "socks5h-auth-open": (3, bytes([5, 2, 1, 0, 5, 0, 0, 3, 4]) + b"host" + bytes([0, 80, 0x16])),
+        "socks5h-auth-refused": (3, bytes([5, 2, 1, 1])),
+        "socks5h-no-method": (2, bytes([5, 0xFF])),
+        "socks5-refused": (4, bytes([5, 0, 5, 5, 0, 1, 0, 0, 0, 0, 0, 0])),
+        "socks5-ipv6": (5, bytes([5, 0, 5, 0, 0, 4]) + bytes(16) + bytes([1, 187])),
+        "socks-not-5": (2, b"HTTP/1.1 400 Bad Request\r\n\r\n"),
+    }
+    for name, (mode, answer) in samples.items():
+        write(t, name, bytes([mode, 7]) + answer)
+    write(t, "url-socks", bytes([2, 1]) + b"socks5h://user:pa%40ss@[::1]:1080/")
+    write(t, "no-proxy-list", bytes([0, 1]) + b"*.example.com, 10.0.0.0/8, ::1, [2001:db8::]/32, host:443")
+
+
 def main() -> None:
     if CORPUS.exists():
         shutil.rmtree(CORPUS)
-    for make in (handshake, websocket, utf8, json, inflate, url):
+    for make in (handshake, websocket, utf8, json, inflate, url, proxy):
         make()
     total = sum(f.stat().st_size for f in CORPUS.rglob("*") if f.is_file())
     for directory in sorted(CORPUS.iterdir()):

@@ -22,6 +22,7 @@ package final class SocketStream: @unchecked Sendable {
         case idle = "idle"
         case resolving = "resolving the host name"
         case connecting = "connecting"
+        case proxyHandshake = "opening the tunnel through the proxy"
         case tlsHandshake = "doing the TLS handshake"
         case open = "open"
         case closed = "closed"
@@ -36,6 +37,11 @@ package final class SocketStream: @unchecked Sendable {
     package private(set) var remoteAddress: SocketAddress?
 
     private let tlsContext: TLSContext?
+    /// The proxy the socket connects to; the gateway is reached through its tunnel.
+    private let proxy: ProxyURL?
+    private var proxyHandshake: ProxyHandshake?
+    /// socks5: this client's lookup of the gateway's name, under way.
+    private var targetLookup: LookupPool.Job?
     private let attemptTimeoutNanoseconds: UInt64
     /// Until the socket is connected.
     private var connector: Connector?
@@ -70,11 +76,15 @@ package final class SocketStream: @unchecked Sendable {
     /// the owner's call (which would see its own state change under it).
     private var writing = false
 
-    package init(loop: EventLoop, host: String, port: UInt16, tls: TLSContext?, attemptTimeoutNanoseconds: UInt64) {
+    package init(
+        loop: EventLoop, host: String, port: UInt16, tls: TLSContext?, proxy: ProxyURL? = nil,
+        attemptTimeoutNanoseconds: UInt64
+    ) {
         self.loop = loop
         self.host = host
         self.port = port
         self.tlsContext = tls
+        self.proxy = proxy
         self.attemptTimeoutNanoseconds = attemptTimeoutNanoseconds
     }
 
@@ -95,7 +105,8 @@ package final class SocketStream: @unchecked Sendable {
         precondition(stage == .idle)
         stage = .resolving
         let connector = Connector(
-            loop: loop, host: host, port: port, attemptTimeoutNanoseconds: attemptTimeoutNanoseconds
+            loop: loop, host: proxy?.host ?? host, port: proxy?.port ?? port,
+            attemptTimeoutNanoseconds: attemptTimeoutNanoseconds
         ) { [weak self] outcome in
             guard let self else {
                 if case .connected(let fd, _) = outcome { Glibc.close(fd) }
@@ -214,18 +225,92 @@ package final class SocketStream: @unchecked Sendable {
             failed(with: error)
             return
         }
+        if let proxy {
+            beginProxyHandshake(proxy)
+        } else {
+            throughToTheGateway(leftover: [])
+        }
+    }
+
+    /// The socket reaches the gateway (directly or through the tunnel): TLS, or open.
+    /// `leftover`: bytes that came through the tunnel with the proxy's last answer.
+    private func throughToTheGateway(leftover: [UInt8]) {
         guard let tlsContext else {
             becomeOpen()
+            if !leftover.isEmpty, stage == .open {
+                bytesRead &+= UInt64(leftover.count)
+                leftover.withUnsafeBytes { delegate?.stream(self, didRead: $0) }
+            }
             return
         }
         stage = .tlsHandshake
         do {
+            // The gateway's name for SNI and verification, never the proxy's.
             tls = try TLSSession(context: tlsContext, host: host)
         } catch {
             failed(with: error)
             return
         }
+        if !leftover.isEmpty { leftover.withUnsafeBytes { tls?.receiveCiphertext($0) } }
         continueHandshake()
+    }
+
+    // MARK: Proxy
+
+    private func beginProxyHandshake(_ proxy: ProxyURL) {
+        stage = .proxyHandshake
+        updateInterest()
+        guard proxy.kind == .socks5 else {
+            startProxyHandshake(proxy, target: .name(host, port: port))
+            return
+        }
+        // socks5 (not socks5h): this client resolves the gateway's name.
+        targetLookup = Resolver.resolve(host: host, port: port, on: loop) { [weak self] result in
+            guard let self else { return }
+            self.loop.execute {
+                guard self.stage == .proxyHandshake, self.targetLookup != nil else { return }
+                self.targetLookup = nil
+                switch result {
+                case .success(let addresses):
+                    guard let address = addresses.first else {
+                        self.failed(with: GatewayError(.resolve, "no address for '\(self.host)'"))
+                        return
+                    }
+                    self.startProxyHandshake(proxy, target: .address(address))
+                case .failure(let error):
+                    self.failed(with: error)
+                }
+            }
+        }
+    }
+
+    private func startProxyHandshake(_ proxy: ProxyURL, target: ProxyHandshake.Target) {
+        let handshake = ProxyHandshake(proxy: proxy, target: target)
+        proxyHandshake = handshake
+        handshake.start().withUnsafeBytes { outgoing.append($0) }
+        flush()
+    }
+
+    /// What the proxy sent during the handshake.
+    private func proxyAnswered(_ bytes: UnsafeRawBufferPointer) {
+        guard var handshake = proxyHandshake else { return }  // socks5: still resolving; cannot happen
+        var step: ProxyHandshake.Step
+        do {
+            step = try handshake.receive(bytes)
+            while case .send(let answer) = step {
+                answer.withUnsafeBytes { outgoing.append($0) }
+                step = try handshake.receive(UnsafeRawBufferPointer(start: nil, count: 0))
+            }
+        } catch {
+            proxyHandshake = nil
+            failed(with: error)
+            return
+        }
+        proxyHandshake = handshake
+        flush()
+        guard stage == .proxyHandshake, case .open(let leftover) = step else { return }
+        proxyHandshake = nil
+        throughToTheGateway(leftover: leftover)
     }
 
     private func continueHandshake() {
@@ -262,7 +347,7 @@ package final class SocketStream: @unchecked Sendable {
         if events & EPOLLOUT.rawValue != 0 {
             flush()
         }
-        guard stage == .open || stage == .tlsHandshake else { return }
+        guard stage == .open || stage == .tlsHandshake || stage == .proxyHandshake else { return }
         if readingPaused && stage == .open {
             if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 { stopWatching() }
             return
@@ -276,12 +361,19 @@ package final class SocketStream: @unchecked Sendable {
         // A few reads per wake-up, then back to the loop so one busy peer cannot starve others
         // (epoll is level-triggered: it reports the rest next round).
         for _ in 0..<4 {
-            guard stage == .tlsHandshake || (stage == .open && !readingPaused) else { return }
+            guard stage == .tlsHandshake || stage == .proxyHandshake || (stage == .open && !readingPaused) else {
+                return
+            }
             let buffer = loop.readBuffer
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
-                bytesRead &+= UInt64(n)
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                if stage == .proxyHandshake {
+                    proxyAnswered(bytes)
+                    if n < buffer.count { return }
+                    continue
+                }
+                bytesRead &+= UInt64(n)
                 if let tls {
                     tls.receiveCiphertext(bytes)
                     if stage == .tlsHandshake { continueHandshake() } else { readTLS() }
@@ -299,6 +391,11 @@ package final class SocketStream: @unchecked Sendable {
                 if code == EAGAIN || code == EWOULDBLOCK {
                     // Everything the peer sent before a failure seen while paused is read now.
                     if let deferredError { failed(with: deferredError) }
+                    return
+                }
+                if stage == .proxyHandshake {
+                    let what = "\(SystemError.describe(code)) during its handshake"
+                    failed(with: GatewayError(.proxy, "the proxy \(proxy?.redacted ?? ""): \(what)"))
                     return
                 }
                 let error =
@@ -346,6 +443,10 @@ package final class SocketStream: @unchecked Sendable {
 
     private func endOfStream() {
         switch stage {
+        case .proxyHandshake:
+            failed(
+                with: GatewayError(
+                    .proxy, "the proxy \(proxy?.redacted ?? "") closed the connection during its handshake"))
         case .tlsHandshake:
             failed(with: GatewayError(.tls, "the server closed the connection during the TLS handshake with '\(host)'"))
         default:
@@ -385,7 +486,7 @@ package final class SocketStream: @unchecked Sendable {
     }
 
     private func updateInterest() {
-        guard stage == .open || stage == .tlsHandshake else { return }
+        guard stage == .open || stage == .tlsHandshake || stage == .proxyHandshake else { return }
         var wanted: UInt32 = readingPaused && stage == .open ? 0 : EPOLLIN.rawValue
         if pendingWriteCount > 0 { wanted |= EPOLLOUT.rawValue }
         setInterest(wanted)
@@ -427,6 +528,8 @@ package final class SocketStream: @unchecked Sendable {
         closeTimer = nil
         connector?.abort()
         connector = nil
+        targetLookup?.cancel()
+        targetLookup = nil
         if let registration {
             loop.unregister(registration)
             self.registration = nil

@@ -56,9 +56,19 @@ package final class WebSocketConnection: @unchecked Sendable {
                 code: CloseCode.abnormal, error: GatewayError(.invalidArgument, "a wss URL needs a TLS context"))
             return
         }
+        var proxy = options.proxy
+        do throws(GatewayError) {
+            if proxy == nil && options.proxyFromEnvironment {
+                proxy = try ProxyEnvironment.proxy(host: url.host, secure: url.secure)
+            }
+        } catch {
+            state = .closed
+            reportClose(code: CloseCode.abnormal, error: error)
+            return
+        }
         state = .connecting
         let stream = SocketStream(
-            loop: loop, host: url.host, port: url.port, tls: url.secure ? tlsContext : nil,
+            loop: loop, host: url.host, port: url.port, tls: url.secure ? tlsContext : nil, proxy: proxy,
             attemptTimeoutNanoseconds: options.connectAttemptTimeoutNanoseconds)
         stream.delegate = self
         self.stream = stream

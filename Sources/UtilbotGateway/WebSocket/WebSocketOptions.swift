@@ -12,6 +12,11 @@ package struct WebSocketOptions: Sendable, Equatable {
     /// How long to wait for the server's answer to our close frame.
     package var closeTimeoutNanoseconds: UInt64 = 5_000_000_000
     package var userAgent = "utilbot-gateway/\(libraryVersion)"
+    /// The proxy set by the host; it wins over the environment.
+    package var proxy: ProxyURL?
+    /// Without a proxy set by the host, whether the environment's (`https_proxy`, `no_proxy`...)
+    /// applies.
+    package var proxyFromEnvironment = true
 
     package init() {}
 }

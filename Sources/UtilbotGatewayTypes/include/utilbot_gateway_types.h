@@ -34,7 +34,8 @@ typedef enum ubg_result {
     UBG_EIO = 21,           /**< an operating system call failed */
     UBG_EQUEUEFULL = 22,    /**< a bounded queue is full; try again later */
     UBG_EREFUSED = 23,      /**< the gateway refused the client for good (4000, 4001, 4007) */
-    UBG_EHANDLE = 24        /**< NULL, unknown or already freed handle */
+    UBG_EHANDLE = 24,       /**< NULL, unknown or already freed handle */
+    UBG_EPROXY = 25         /**< the proxy refused or broke the tunnel to the gateway */
 } ubg_result_t;
 
 /** The state of a client. */

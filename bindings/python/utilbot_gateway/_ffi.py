@@ -35,6 +35,7 @@ class Result(enum.IntEnum):
     EQUEUEFULL = 22
     EREFUSED = 23
     EHANDLE = 24
+    EPROXY = 25
 
 
 class State(enum.IntEnum):
@@ -127,6 +128,8 @@ FUNCTIONS: dict[str, tuple[object, list[object]]] = {
     "ubg_client_free": (c_int, [c_void_p]),
     "ubg_client_last_error": (c_char_p, [c_void_p]),
     "ubg_client_set_url": (c_int, [c_void_p, c_char_p]),
+    "ubg_client_set_proxy": (c_int, [c_void_p, c_char_p]),
+    "ubg_client_set_proxy_from_env": (c_int, [c_void_p, c_int32]),
     "ubg_client_set_identity": (c_int, [c_void_p, c_char_p, c_char_p]),
     "ubg_client_set_compression": (c_int, [c_void_p, c_int32]),
     "ubg_client_set_tls_ca": (c_int, [c_void_p, c_char_p, c_char_p]),

@@ -53,6 +53,8 @@ class Client:
         ca_file: str | None = None,
         ca_dir: str | None = None,
         insecure_skip_verify: bool = False,
+        proxy: str | None = None,
+        proxy_from_env: bool = True,
         reconnect: tuple[float, float] | None = None,
         connect_timeout: float | None = None,
         hello_timeout: float | None = None,
@@ -69,7 +71,10 @@ class Client:
         Timeouts are in seconds; None keeps the library's defaults (`ready_timeout`: from
         identify to bot_connect_success). The queue bounds count items and bytes; None keeps the
         defaults. `log_level` turns log lines up to that level into LOG events (a `LogLevel` or its
-        name); the default, WARNING, lets warnings and errors through."""
+        name); the default, WARNING, lets warnings and errors through. `proxy`: an
+        `http://`, `socks5://` or `socks5h://` URL (credentials as `user:password@`); without one,
+        the environment decides (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`, as curl
+        reads them) unless `proxy_from_env` is False."""
         library = _ffi.lib()
         handle = ctypes.c_void_p()
         rc = library.ubg_client_create(None, _encode(key, "key"), ctypes.byref(handle))
@@ -99,6 +104,9 @@ class Client:
                 self._check(library.ubg_client_set_tls_ca(self._h, _path(ca_file), _path(ca_dir)))
             if insecure_skip_verify:
                 self._check(library.ubg_client_set_tls_insecure_skip_verify(self._h, 1))
+            if proxy:
+                self._check(library.ubg_client_set_proxy(self._h, _encode(proxy, "proxy")))
+            self._check(library.ubg_client_set_proxy_from_env(self._h, 1 if proxy_from_env else 0))
             if reconnect is not None:
                 self._check(library.ubg_client_set_reconnect(self._h, _ms(reconnect[0]), _ms(reconnect[1])))
             self._check(

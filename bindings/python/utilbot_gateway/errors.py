@@ -45,6 +45,10 @@ class TLSError(ConnectionFailedError):
     """TLS failed (UBG_ETLS), for example an untrusted certificate or a host name mismatch."""
 
 
+class ProxyError(ConnectionFailedError):
+    """The proxy refused or broke the tunnel to the gateway (wrong credentials, a refused port)."""
+
+
 class ProtocolError(UbgError):
     """The gateway sent something the library could not accept: malformed JSON, corrupt zlib
     data, a message too large, a WebSocket protocol violation."""
@@ -92,6 +96,7 @@ _BY_CODE: dict[Result, type[UbgError]] = {
     Result.EHANDSHAKE: ConnectionFailedError,
     Result.ETIMEOUT: ConnectionFailedError,
     Result.EIO: ConnectionFailedError,
+    Result.EPROXY: ProxyError,
     Result.EPROTOCOL: ProtocolError,
     Result.ETOOLARGE: ProtocolError,
     Result.EUTF8: ProtocolError,
