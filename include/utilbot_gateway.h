@@ -259,13 +259,14 @@ UBG_API const char *ubg_client_last_error(ubg_client_t client);
 UBG_API ubg_result_t ubg_client_set_url(ubg_client_t client, const char * url);
 
 /// Sends the connection through a proxy: http://[user:password@]host[:port] (HTTP CONNECT,
-/// Basic credentials), socks5://... (SOCKS5; this client resolves the gateway's name) or
+/// Basic credentials), https://... (the same inside TLS with the proxy, verified with the
+/// client's CA settings), socks5://... (SOCKS5; this client resolves the gateway's name) or
 /// socks5h://... (the proxy resolves it), with percent-encoded credentials. The port defaults to
-/// 80 for http and 1080 for SOCKS. TLS to the gateway runs inside the tunnel, checked against the
-/// gateway's name. NULL or "" removes it; then the environment decides (see
+/// 80 for http, 443 for https and 1080 for SOCKS. TLS to the gateway runs inside the tunnel,
+/// checked against the gateway's name. NULL or "" removes it; then the environment decides (see
 /// ubg_client_set_proxy_from_env()). Credentials never appear in messages or statistics.
-/// - Returns UBG_OK, UBG_EINVAL (not a proxy URL this library speaks, https:// included; the
-///   message says why), UBG_ESTATE (already connected), UBG_EHANDLE.
+/// - Returns UBG_OK, UBG_EINVAL (not a proxy URL this library speaks; the message says why),
+///   UBG_ESTATE (already connected), UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect(). The string is copied.
 UBG_API ubg_result_t ubg_client_set_proxy(ubg_client_t client, const char * url);
 

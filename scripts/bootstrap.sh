@@ -18,9 +18,11 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v gcc >/dev/null || need+=(gcc)
 command -v g++ >/dev/null || need+=(g++)
 command -v valgrind >/dev/null || need+=(valgrind)
-# Real proxies for the proxy tests (Tests/CABI/test_proxy.c): HTTP CONNECT and SOCKS5.
+# Real proxies for the proxy tests (Tests/CABI/test_proxy.c): HTTP CONNECT, SOCKS5, and stunnel
+# in front of tinyproxy for an https proxy.
 [ -x /usr/bin/tinyproxy ] || need+=(tinyproxy)
 [ -x /usr/bin/microsocks ] || need+=(microsocks)
+[ -x /usr/bin/stunnel4 ] || need+=(stunnel4)
 if [ ${#need[@]} -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${need[*]}"
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

@@ -115,14 +115,15 @@ private func required(_ pointer: UnsafePointer<CChar>?, _ what: String) throws(G
 }
 
 /// Sends the connection through a proxy: `http://[user:password@]host[:port]` (HTTP CONNECT,
-/// Basic credentials), `socks5://...` (SOCKS5; this client resolves the gateway's name) or
+/// Basic credentials), `https://...` (the same inside TLS with the proxy, verified with the
+/// client's CA settings), `socks5://...` (SOCKS5; this client resolves the gateway's name) or
 /// `socks5h://...` (the proxy resolves it), with percent-encoded credentials. The port defaults to
-/// 80 for http and 1080 for SOCKS. TLS to the gateway runs inside the tunnel, checked against the
-/// gateway's name. NULL or "" removes it; then the environment decides (see
+/// 80 for http, 443 for https and 1080 for SOCKS. TLS to the gateway runs inside the tunnel,
+/// checked against the gateway's name. NULL or "" removes it; then the environment decides (see
 /// ubg_client_set_proxy_from_env()). Credentials never appear in messages or statistics.
 ///
-/// - Returns UBG_OK, UBG_EINVAL (not a proxy URL this library speaks, https:// included; the
-///   message says why), UBG_ESTATE (already connected), UBG_EHANDLE.
+/// - Returns UBG_OK, UBG_EINVAL (not a proxy URL this library speaks; the message says why),
+///   UBG_ESTATE (already connected), UBG_EHANDLE.
 /// - Thread-safe; only before ubg_client_connect(). The string is copied.
 @c public func ubg_client_set_proxy(_ client: ubg_client_t?, _ url: UnsafePointer<CChar>?) -> ubg_result_t {
     withClient(client) { object throws(GatewayError) in

@@ -14,9 +14,9 @@ let usage = """
     --key KEY also works but puts the key on the command line, which every user of this machine
     can read (/proc/PID/cmdline, ps): use it only where nobody else logs in.
 
-    The proxy: --proxy http://[user:pass@]host:port, socks5://... or socks5h://...; without it the
-    environment decides (https_proxy, http_proxy, all_proxy, no_proxy, as curl reads them);
-    --no-proxy connects directly whatever the environment says.
+    The proxy: --proxy http://[user:pass@]host:port, https://..., socks5://... or socks5h://...;
+    without it the environment decides (https_proxy, http_proxy, all_proxy, no_proxy, as curl
+    reads them); --no-proxy connects directly whatever the environment says.
 
     Prints one JSON object per line on stdout:
       {"kind":"ready"}                                  identified (bot_connect_success)

@@ -1,6 +1,6 @@
 /* Proxies, against real ones from Debian on loopback: tinyproxy (HTTP CONNECT, with and without
- * BasicAuth) and microsocks (SOCKS5, with and without a password), both installed by
- * scripts/bootstrap.sh. Over each: ws and wss to the dev gateway reach READY and exchange events;
+ * BasicAuth), microsocks (SOCKS5, with and without a password) and stunnel in front of tinyproxy
+ * (an https proxy), installed by scripts/bootstrap.sh. Over each: ws and wss to the dev gateway reach READY and exchange events;
  * a refusal (credentials, the target port) is a CLOSED event with UBG_EPROXY and the proxy's
  * answer; the environment is followed, NO_PROXY bypasses it, and it can be turned off. */
 #include <arpa/inet.h>
@@ -288,13 +288,70 @@ static void test_the_setter_checks_its_url(void) {
     CHECK_OK(ubg_client_set_proxy(client, "socks5h://user:pa%40ss@proxy.example:1081"));
     CHECK_OK(ubg_client_set_proxy(client, NULL));
     CHECK_OK(ubg_client_set_proxy(client, ""));
-    CHECK_RC(ubg_client_set_proxy(client, "https://proxy.example"), UBG_EINVAL);
-    CHECK(strstr(ubg_client_last_error(client), "https:// proxies"));
+    CHECK_OK(ubg_client_set_proxy(client, "https://proxy.example"));
+    CHECK_RC(ubg_client_set_proxy(client, "ftp://proxy.example"), UBG_EINVAL);
+    CHECK(strstr(ubg_client_last_error(client), "unsupported proxy scheme 'ftp'"));
     CHECK_RC(ubg_client_set_proxy(client, "gopher://user:" SECRET "@proxy.example"), UBG_EINVAL);
     CHECK(!strstr(ubg_client_last_error(client), SECRET));
     CHECK_RC(ubg_client_set_proxy(client, "http://proxy.example:70000"), UBG_EINVAL);
     CHECK_RC(ubg_client_set_proxy(NULL, "http://proxy.example"), UBG_EHANDLE);
     CHECK_OK(ubg_client_free(client));
+}
+
+/* stunnel (TLS) in front of `inner` on loopback: an https proxy. Its certificate, for 127.0.0.1,
+ * is issued by the CA of `ca_file`'s directory (the dev gateway's), with the dev gateway's
+ * certificates module. */
+static void stunnel_start(proxy_process *p, int inner_port, const char *ca_file) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->dir, sizeof p->dir, "/tmp/ubg-stunnel-XXXXXX");
+    CHECK(mkdtemp(p->dir) != NULL);
+    char ca_dir[512];
+    snprintf(ca_dir, sizeof ca_dir, "%s", ca_file);
+    char *slash = strrchr(ca_dir, '/');
+    CHECK(slash != NULL);
+    *slash = 0;
+    const char *python = getenv("UBG_PYTHON");
+    if (!python) python = ".venv/bin/python3";
+    char command[2048];
+    snprintf(command, sizeof command,
+             "PYTHONPATH=bindings/python %s -c 'import sys, pathlib; from utilbot_gateway.devserver import certificates; "
+             "certificates.issue(pathlib.Path(sys.argv[1]), \"https-proxy\", [\"127.0.0.1\", \"localhost\"])' %s",
+             python, ca_dir);
+    CHECK_MSG(system(command) == 0, "could not issue the proxy's certificate: %s", command);
+    p->port = free_port();
+    char path[128];
+    snprintf(path, sizeof path, "%s/stunnel.conf", p->dir);
+    FILE *conf = fopen(path, "w");
+    CHECK(conf != NULL);
+    fprintf(conf,
+            "foreground = yes\npid =\ndebug = 0\n[https-proxy]\naccept = 127.0.0.1:%d\nconnect = 127.0.0.1:%d\n"
+            "cert = %s/https-proxy.pem\nkey = %s/https-proxy-key.pem\n",
+            p->port, inner_port, ca_dir, ca_dir);
+    fclose(conf);
+    char *argv[] = {"/usr/bin/stunnel4", path, NULL};
+    spawn_proxy(p, argv);
+}
+
+static void test_https_proxy_carries_ws_and_wss_inside_its_tls(void) {
+    devserver plain, secure;
+    devserver_start(&plain, BASIC);
+    devserver_start(&secure, "--tls " BASIC);
+    char url[512], tls_url[512], proxy[160];
+    devserver_url(&plain, "v=1", url, sizeof url);
+    devserver_url(&secure, "v=1", tls_url, sizeof tls_url);
+    proxy_process tp, st;
+    tinyproxy_start(&tp, "BasicAuth bot " SECRET);
+    stunnel_start(&st, tp.port, secure.ca);
+    snprintf(proxy, sizeof proxy, "https://bot:%s@127.0.0.1:%d", SECRET, st.port);
+    /* TLS with the proxy, CONNECT inside it, then TLS with the gateway inside the tunnel. */
+    reaches_ready_and_echoes(tls_url, secure.ca, proxy);
+    reaches_ready_and_echoes(url, secure.ca, proxy);
+    /* The proxy's certificate is checked: without the CA that issued it, no tunnel. */
+    refused_with(url, proxy, UBG_EPROXY, "certificate verification failed");
+    proxy_stop(&st);
+    proxy_stop(&tp);
+    devserver_stop(&secure);
+    devserver_stop(&plain);
 }
 
 /* A hostile proxy: a thread that accepts connections, reads the client's first bytes, writes a
@@ -404,6 +461,8 @@ const test_case proxy_tests[] = {
     {"proxy: HTTP CONNECT (tinyproxy) carries ws and wss", test_http_connect_carries_ws_and_wss, 60},
     {"proxy: HTTP CONNECT credentials and refusals", test_http_connect_credentials_and_refusals, 60},
     {"proxy: SOCKS5 (microsocks) carries ws and wss, socks5 and socks5h", test_socks5_carries_ws_and_wss, 60},
+    {"proxy: https (stunnel and tinyproxy) carries ws and wss inside its TLS",
+     test_https_proxy_carries_ws_and_wss_inside_its_tls, 60},
     {"proxy: SOCKS5 credentials and refusals", test_socks5_credentials_and_refusals, 60},
     {"proxy: the environment chooses, NO_PROXY bypasses, and it can be turned off",
      test_the_environment_chooses_unless_told_not_to, 60},

@@ -10,6 +10,8 @@ import UtilbotGateway
                 == ProxyURL(kind: .http, host: "proxy.example", port: 3128))
         #expect(try ProxyURL(parsing: "proxy.example") == ProxyURL(kind: .http, host: "proxy.example", port: 80))
         #expect(try ProxyURL(parsing: "SOCKS5H://[::1]/") == ProxyURL(kind: .socks5h, host: "::1", port: 1080))
+        #expect(
+            try ProxyURL(parsing: "https://proxy.example") == ProxyURL(kind: .https, host: "proxy.example", port: 443))
         let withCredentials = try ProxyURL(parsing: "socks5://us%40er:p%3Ass@10.0.0.1:1081")
         #expect(
             withCredentials
@@ -19,8 +21,7 @@ import UtilbotGateway
 
     @Test(
         arguments: [
-            ("https://proxy:443", "https:// proxies (TLS to the proxy) are not supported; use http:// or socks5h://"),
-            ("ftp://proxy", "unsupported proxy scheme 'ftp' (http, socks5 and socks5h are)"),
+            ("ftp://proxy", "unsupported proxy scheme 'ftp' (http, https, socks5 and socks5h are)"),
             ("http://proxy:0", "the proxy URL's port must be a number from 1 to 65535"),
             ("http://proxy:99999", "the proxy URL's port must be a number from 1 to 65535"),
             ("http://:8080", "the proxy URL has no valid host"),
@@ -56,7 +57,8 @@ import UtilbotGateway
     @Test func aBadVariableIsAnErrorNamingIt() {
         #expect(
             throws: GatewayError(
-                .invalidArgument, "https_proxy: unsupported proxy scheme 'gopher' (http, socks5 and socks5h are)")
+                .invalidArgument, "https_proxy: unsupported proxy scheme 'gopher' (http, https, socks5 and socks5h are)"
+            )
         ) {
             try proxy(["https_proxy": "gopher://x"])
         }

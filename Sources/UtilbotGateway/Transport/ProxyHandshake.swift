@@ -40,13 +40,13 @@ package struct ProxyHandshake {
     package init(proxy: ProxyURL, target: Target) {
         self.proxy = proxy
         self.target = target
-        phase = proxy.kind == .http ? .httpAnswer : .socksMethod
+        phase = proxy.kind == .http || proxy.kind == .https ? .httpAnswer : .socksMethod
     }
 
     /// The bytes that open the exchange.
     package func start() -> [UInt8] {
         switch proxy.kind {
-        case .http:
+        case .http, .https:
             let authority = targetAuthority
             var request = "CONNECT \(authority) HTTP/1.1\r\nHost: \(authority)\r\n"
             if let username = proxy.username {

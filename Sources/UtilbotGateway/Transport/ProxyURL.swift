@@ -1,10 +1,11 @@
 /// A proxy to reach the gateway through (docs/PROTOCOL.md, "Proxies"): `http://` (HTTP CONNECT),
-/// `socks5://` (SOCKS5, this client resolves the gateway's name) or `socks5h://` (the proxy
-/// resolves it), each with optional `user:password@` credentials (percent-encoded). `https://`
-/// (TLS to the proxy) is recognised and refused with a message saying so.
+/// `https://` (the same inside TLS with the proxy), `socks5://` (SOCKS5, this client resolves
+/// the gateway's name) or `socks5h://` (the proxy resolves it), each with optional
+/// `user:password@` credentials (percent-encoded).
 package struct ProxyURL: Equatable, Sendable {
     package enum Kind: String, Sendable {
         case http
+        case https
         case socks5
         case socks5h
     }
@@ -35,14 +36,12 @@ package struct ProxyURL: Equatable, Sendable {
         }
         switch scheme {
         case "http": kind = .http
+        case "https": kind = .https
         case "socks5": kind = .socks5
         case "socks5h": kind = .socks5h
-        case "https":
-            throw GatewayError(
-                .invalidArgument, "https:// proxies (TLS to the proxy) are not supported; use http:// or socks5h://")
         default:
             throw GatewayError(
-                .invalidArgument, "unsupported proxy scheme '\(scheme)' (http, socks5 and socks5h are)")
+                .invalidArgument, "unsupported proxy scheme '\(scheme)' (http, https, socks5 and socks5h are)")
         }
         // The authority ends at the first '/', '?' or '#'; only a lone '/' may follow it.
         let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
@@ -59,7 +58,7 @@ package struct ProxyURL: Equatable, Sendable {
                 try ProxyURL.percentDecoded(userinfo[userinfo.index(after: c)...])
             }
         }
-        let defaultPort: UInt16 = kind == .http ? 80 : 1080
+        let defaultPort: UInt16 = [.http: 80, .https: 443][kind] ?? 1080
         if authority.hasPrefix("[") {
             guard let close = authority.firstIndex(of: "]") else {
                 throw GatewayError(.invalidArgument, "unclosed '[' in the proxy's IPv6 address")

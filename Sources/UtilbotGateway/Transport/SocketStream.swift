@@ -40,6 +40,11 @@ package final class SocketStream: @unchecked Sendable {
     /// The proxy the socket connects to; the gateway is reached through its tunnel.
     private let proxy: ProxyURL?
     private var proxyHandshake: ProxyHandshake?
+    /// An https proxy: the TLS session with the proxy itself, which everything else runs inside.
+    private let proxyTLSContext: TLSContext?
+    private var proxyTLS: TLSSession?
+    /// Bytes on their way into `proxyTLS` (reused).
+    private var tunnelScratch = CompactingQueue<UInt8>(keptCapacity: 1 << 16, compactionThreshold: 1 << 16)
     /// socks5: this client's lookup of the gateway's name, under way.
     private var targetLookup: LookupPool.Job?
     private let attemptTimeoutNanoseconds: UInt64
@@ -78,8 +83,9 @@ package final class SocketStream: @unchecked Sendable {
 
     package init(
         loop: EventLoop, host: String, port: UInt16, tls: TLSContext?, proxy: ProxyURL? = nil,
-        attemptTimeoutNanoseconds: UInt64
+        proxyTLS: TLSContext? = nil, attemptTimeoutNanoseconds: UInt64
     ) {
+        self.proxyTLSContext = proxyTLS
         self.loop = loop
         self.host = host
         self.port = port
@@ -139,11 +145,32 @@ package final class SocketStream: @unchecked Sendable {
                 failed(with: error)
                 return
             }
-            tls.takeCiphertext(into: &outgoing)
+            guard sendThroughTunnel({ tls.takeCiphertext(into: &$0) }) else { return }
         } else {
-            outgoing.append(bytes)
+            guard sendThroughTunnel({ $0.append(bytes) }) else { return }
         }
         flush()
+    }
+
+    /// Queues bytes for the far end: into `outgoing`, or with an https proxy through the TLS
+    /// session with the proxy first. False when that session failed (then reported).
+    @discardableResult
+    private func sendThroughTunnel(_ fill: (inout CompactingQueue<UInt8>) -> Void) -> Bool {
+        guard let proxyTLS else {
+            fill(&outgoing)
+            return true
+        }
+        fill(&tunnelScratch)
+        let written = tunnelScratch.withUnsafeBytes { bytes in
+            Result { () throws(GatewayError) in try proxyTLS.write(bytes) }
+        }
+        tunnelScratch.removeAll()
+        if case .failure(let error) = written {
+            failed(with: error)
+            return false
+        }
+        proxyTLS.takeCiphertext(into: &outgoing)
+        return true
     }
 
     package func write(_ bytes: [UInt8]) {
@@ -225,7 +252,9 @@ package final class SocketStream: @unchecked Sendable {
             failed(with: error)
             return
         }
-        if let proxy {
+        if let proxy, proxy.kind == .https {
+            beginProxyTLS(proxy)
+        } else if let proxy {
             beginProxyHandshake(proxy)
         } else {
             throughToTheGateway(leftover: [])
@@ -257,6 +286,88 @@ package final class SocketStream: @unchecked Sendable {
 
     // MARK: Proxy
 
+    /// https proxy: TLS with the proxy (verified against its name), then CONNECT inside it.
+    private func beginProxyTLS(_ proxy: ProxyURL) {
+        stage = .proxyHandshake
+        updateInterest()
+        guard let context = proxyTLSContext else {
+            failed(with: GatewayError(.invalidArgument, "an https proxy needs a TLS context"))
+            return
+        }
+        do {
+            proxyTLS = try TLSSession(context: context, host: proxy.host)
+        } catch {
+            failed(with: error)
+            return
+        }
+        continueProxyTLS()
+    }
+
+    private func continueProxyTLS() {
+        guard let proxyTLS, let proxy else { return }
+        do {
+            let progress = try proxyTLS.handshake(host: proxy.host)
+            proxyTLS.takeCiphertext(into: &outgoing)
+            flush()
+            switch progress {
+            case .done:
+                startProxyHandshake(proxy, target: .name(host, port: port))
+            case .wantsMoreInput:
+                break
+            case .closed:
+                failed(with: GatewayError(.proxy, "the proxy \(proxy.redacted) closed the connection during TLS"))
+            }
+        } catch {
+            proxyTLS.takeCiphertext(into: &outgoing)
+            flush()
+            failed(with: GatewayError(.proxy, "the proxy \(proxy.redacted): \(error.message)"))
+        }
+    }
+
+    /// Bytes from the socket, with an https proxy: the TLS session with the proxy takes them,
+    /// and what it decrypts goes on through the tunnel.
+    private func receivedFromProxyTLS(_ bytes: UnsafeRawBufferPointer, _ proxyTLS: TLSSession) {
+        proxyTLS.receiveCiphertext(bytes)
+        guard proxyTLS.handshakeDone else {
+            continueProxyTLS()
+            return
+        }
+        // The socket's bytes are in OpenSSL now: the read buffer takes the plaintext.
+        let buffer = loop.readBuffer
+        while stage == .proxyHandshake || stage == .tlsHandshake || stage == .open {
+            let n: Int?
+            do {
+                n = try proxyTLS.read(into: buffer)
+            } catch {
+                failed(with: GatewayError(.proxy, "the proxy \(proxy?.redacted ?? ""): \(error.message)"))
+                return
+            }
+            guard let n else {
+                endOfStream()  // the proxy's close_notify: the tunnel is closed
+                return
+            }
+            proxyTLS.takeCiphertext(into: &outgoing)  // e.g. a key update answer
+            if n == 0 { break }
+            throughTheTunnel(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
+        flush()
+    }
+
+    /// Bytes that came through the tunnel (or straight from the socket without a proxy).
+    private func throughTheTunnel(_ bytes: UnsafeRawBufferPointer) {
+        if stage == .proxyHandshake {
+            proxyAnswered(bytes)
+            return
+        }
+        bytesRead &+= UInt64(bytes.count)
+        if let tls {
+            tls.receiveCiphertext(bytes)
+            if stage == .tlsHandshake { continueHandshake() } else { readTLS() }
+        } else {
+            delegate?.stream(self, didRead: bytes)
+        }
+    }
+
     private func beginProxyHandshake(_ proxy: ProxyURL) {
         stage = .proxyHandshake
         updateInterest()
@@ -287,7 +398,7 @@ package final class SocketStream: @unchecked Sendable {
     private func startProxyHandshake(_ proxy: ProxyURL, target: ProxyHandshake.Target) {
         let handshake = ProxyHandshake(proxy: proxy, target: target)
         proxyHandshake = handshake
-        handshake.start().withUnsafeBytes { outgoing.append($0) }
+        guard handshake.start().withUnsafeBytes({ bytes in sendThroughTunnel { $0.append(bytes) } }) else { return }
         flush()
     }
 
@@ -298,7 +409,7 @@ package final class SocketStream: @unchecked Sendable {
         do {
             step = try handshake.receive(bytes)
             while case .send(let answer) = step {
-                answer.withUnsafeBytes { outgoing.append($0) }
+                guard answer.withUnsafeBytes({ bytes in sendThroughTunnel { $0.append(bytes) } }) else { return }
                 step = try handshake.receive(UnsafeRawBufferPointer(start: nil, count: 0))
             }
         } catch {
@@ -317,7 +428,7 @@ package final class SocketStream: @unchecked Sendable {
         guard let tls else { return }
         do {
             let progress = try tls.handshake(host: host)
-            tls.takeCiphertext(into: &outgoing)
+            guard sendThroughTunnel({ tls.takeCiphertext(into: &$0) }) else { return }
             flush()
             switch progress {
             case .done:
@@ -329,7 +440,7 @@ package final class SocketStream: @unchecked Sendable {
                 failed(with: GatewayError(.tls, "the server closed the connection during the TLS handshake"))
             }
         } catch {
-            tls.takeCiphertext(into: &outgoing)  // the alert, for the server's logs
+            sendThroughTunnel { tls.takeCiphertext(into: &$0) }  // the alert, for the server's logs
             flush()
             failed(with: error)
         }
@@ -368,17 +479,10 @@ package final class SocketStream: @unchecked Sendable {
             let n = recv(fd, buffer.baseAddress, buffer.count, 0)
             if n > 0 {
                 let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
-                if stage == .proxyHandshake {
-                    proxyAnswered(bytes)
-                    if n < buffer.count { return }
-                    continue
-                }
-                bytesRead &+= UInt64(n)
-                if let tls {
-                    tls.receiveCiphertext(bytes)
-                    if stage == .tlsHandshake { continueHandshake() } else { readTLS() }
+                if let proxyTLS {
+                    receivedFromProxyTLS(bytes, proxyTLS)
                 } else {
-                    delegate?.stream(self, didRead: bytes)
+                    throughTheTunnel(bytes)
                 }
                 if n < buffer.count { return }
             } else if n == 0 {
@@ -430,7 +534,7 @@ package final class SocketStream: @unchecked Sendable {
                     endOfStream()
                     return
                 }
-                tls.takeCiphertext(into: &outgoing)  // e.g. a key update answer
+                guard sendThroughTunnel({ tls.takeCiphertext(into: &$0) }) else { return }  // e.g. a key update answer
                 if n == 0 { break }
                 delegate?.stream(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             } catch {
@@ -541,6 +645,7 @@ package final class SocketStream: @unchecked Sendable {
         }
         if stage == .closed {
             tls = nil
+            proxyTLS = nil
             outgoing.removeAll()
         }
     }

@@ -57,9 +57,18 @@ package final class WebSocketConnection: @unchecked Sendable {
             return
         }
         var proxy = options.proxy
+        var proxyTLS: TLSContext?
         do throws(GatewayError) {
             if proxy == nil && options.proxyFromEnvironment {
                 proxy = try ProxyEnvironment.proxy(host: url.host, secure: url.secure)
+            }
+            // An https proxy is verified with the client's TLS settings (its CA file, say).
+            if proxy?.kind == .https {
+                if let tlsContext {
+                    proxyTLS = tlsContext
+                } else {
+                    proxyTLS = try TLSContext.shared(options.tls)
+                }
             }
         } catch {
             state = .closed
@@ -69,7 +78,7 @@ package final class WebSocketConnection: @unchecked Sendable {
         state = .connecting
         let stream = SocketStream(
             loop: loop, host: url.host, port: url.port, tls: url.secure ? tlsContext : nil, proxy: proxy,
-            attemptTimeoutNanoseconds: options.connectAttemptTimeoutNanoseconds)
+            proxyTLS: proxyTLS, attemptTimeoutNanoseconds: options.connectAttemptTimeoutNanoseconds)
         stream.delegate = self
         self.stream = stream
         openTimer = loop.schedule(afterNanoseconds: options.openTimeoutNanoseconds) { [weak self] in

@@ -72,7 +72,7 @@ class Client:
         identify to bot_connect_success). The queue bounds count items and bytes; None keeps the
         defaults. `log_level` turns log lines up to that level into LOG events (a `LogLevel` or its
         name); the default, WARNING, lets warnings and errors through. `proxy`: an
-        `http://`, `socks5://` or `socks5h://` URL (credentials as `user:password@`); without one,
+        `http://`, `https://`, `socks5://` or `socks5h://` URL (credentials as `user:password@`); without one,
         the environment decides (`https_proxy`, `http_proxy`, `all_proxy`, `no_proxy`, as curl
         reads them) unless `proxy_from_env` is False."""
         library = _ffi.lib()
