@@ -3,6 +3,12 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python3
 RELEASE_DIR := .build/release
 SO := $(RELEASE_DIR)/libutilbot_gateway.so
+## The version, written once: the UBG_VERSION_ macros of the C types header.
+VERSION_HEADER := Sources/UtilbotGatewayTypes/include/utilbot_gateway_types.h
+version_part = $(shell sed -n 's/^\#define UBG_VERSION_$(1) \([0-9]*\)$$/\1/p' $(VERSION_HEADER))
+VERSION_MAJOR := $(call version_part,MAJOR)
+VERSION := $(VERSION_MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SONAME := libutilbot_gateway.so.$(VERSION_MAJOR)
 ## The loop thread owns all mutable state (docs/ARCHITECTURE.md), so the release build drops the runtime
 ## exclusivity checks (about 7% of the CPU per event); debug builds and every test keep them.
 RELEASE_SWIFT_FLAGS := -Xswiftc -enforce-exclusivity=unchecked
@@ -12,7 +18,7 @@ SWIFT_TEST_FLAGS ?=
 export PYTHONPATH := $(CURDIR)/bindings/python
 export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
-.PHONY: all bootstrap build release wheel header check-header check-symbols examples demo \
+.PHONY: all bootstrap build release cli-release install uninstall test-install check-abi update-abi wheel header check-header check-symbols examples demo \
 	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python soak fuzz bench lint format clean
 
 all: build
@@ -25,9 +31,31 @@ build: bootstrap
 	swift build
 
 ## The shared library as shipped: Swift runtime linked in statically, only ubg_ symbols exported.
+## The SONAME carries the major version; the link in the build directory lets programs linked
+## against it there (the C tests, the examples) find it by that name.
 release: bootstrap
 	swift build -c release --product utilbot_gateway -Xswiftc -static-stdlib $(RELEASE_SWIFT_FLAGS) \
-		-Xlinker --version-script=$(CURDIR)/scripts/exports.map
+		-Xlinker --version-script=$(CURDIR)/scripts/exports.map -Xlinker -soname=$(SONAME)
+	ln -sf libutilbot_gateway.so $(RELEASE_DIR)/$(SONAME)
+
+## The command-line client as shipped: the Swift runtime linked in.
+cli-release: bootstrap
+	swift build -c release --product utilbot-gateway -Xswiftc -static-stdlib $(RELEASE_SWIFT_FLAGS)
+
+PREFIX ?= /usr/local
+INSTALL_VARS = PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) $(if $(LIBDIR),LIBDIR=$(LIBDIR))
+
+## Installs under PREFIX (default /usr/local; LIBDIR defaults to PREFIX/lib), staged under DESTDIR:
+## the header, the library with its SONAME links, pkg-config and CMake files, the CLI.
+install: release cli-release
+	$(INSTALL_VARS) scripts/install.sh install
+
+uninstall:
+	$(INSTALL_VARS) scripts/install.sh uninstall
+
+## Installs into a temporary PREFIX and builds and runs the example with pkg-config and with CMake.
+test-install: release cli-release
+	scripts/test-install.sh
 
 ## A platform wheel of the Python binding with the release .so inside (dist/).
 wheel: release
@@ -47,6 +75,14 @@ check-header: build
 
 check-symbols: release
 	scripts/check-symbols.sh $(SO)
+
+## The ABI guard: exported symbols with their version nodes, and the header's signatures and struct
+## layouts, against abi/ (libabigail). Fails on a removal or change; `make update-abi` accepts one.
+check-abi: release
+	scripts/check-abi.sh $(SO)
+
+update-abi: release
+	scripts/check-abi.sh --update
 
 .build/examples/bot: examples/c/bot.c include/utilbot_gateway.h release
 	@mkdir -p .build/examples
@@ -124,11 +160,11 @@ test-c-tsan: bootstrap .build/exit-midstream
 test-python: bootstrap release wheel
 	$(PYTHON) -m pytest -q Tests/Peers Tests/CLI Tests/Repository bindings/python/tests
 
-## Every test: lint, Swift unit and integration tests, header and symbol checks, C end-to-end
+## Every test: lint, Swift unit and integration tests, header, symbol and ABI checks, C end-to-end
 ## tests (plain, under valgrind, AddressSanitizer and ThreadSanitizer; the fault matrix; a short soak),
-## the Python tests, the fuzzers (a minute each), the demo.
-test: bootstrap lint test-swift check-header check-symbols test-c test-c-valgrind test-c-asan test-c-tsan \
-	test-python fuzz demo
+## the Python tests, the install (pkg-config and CMake consumers), the fuzzers (a minute each), the demo.
+test: bootstrap lint test-swift check-header check-symbols check-abi test-c test-c-valgrind test-c-asan test-c-tsan \
+	test-python test-install fuzz demo
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift examples

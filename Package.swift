@@ -21,7 +21,7 @@ let package = Package(
         .systemLibrary(name: "CSystem"),
         .target(
             name: "UtilbotGateway",
-            dependencies: ["COpenSSL", "CZlib", "CSystem"]
+            dependencies: ["COpenSSL", "CZlib", "CSystem", "UtilbotGatewayTypes"]
         ),
         .target(name: "UtilbotGatewayTypes"),
         .target(name: "UtilbotGatewayC", dependencies: ["UtilbotGateway", "UtilbotGatewayTypes"]),

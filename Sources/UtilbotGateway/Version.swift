@@ -1,3 +1,5 @@
-/// The library's version: ubg_version(), the User-Agent of the upgrade request. The Python
-/// package's version (bindings/python/utilbot_gateway/_version.py) is checked against it.
-package let libraryVersion = "0.1.0"
+import UtilbotGatewayTypes
+
+/// The library's version: ubg_version(), the User-Agent of the upgrade request. Written once, in
+/// the C header's UBG_VERSION_ macros (Sources/UtilbotGatewayTypes/include/utilbot_gateway_types.h).
+package let libraryVersion = UBG_VERSION_STRING

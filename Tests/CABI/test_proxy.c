@@ -448,12 +448,12 @@ static void test_hostile_proxies_give_clear_errors_in_time(void) {
     hostile_answer("http", NULL, 0, body, sizeof body - 1, 0, UBG_EPROXY, "answered CONNECT with 200 and a body");
     hostile_answer("http", NULL, 0, chunked, sizeof chunked - 1, 0, UBG_EPROXY, "(Transfer-Encoding)");
     hostile_answer("http", NULL, 0, "HTTP/1.1 200", 12, 1, UBG_EPROXY, "closed the connection during its handshake");
-    hostile_answer("http", NULL, 0, NULL, 0, 0, UBG_ETIMEOUT, "");
+    hostile_answer("http", NULL, 0, NULL, 0, 0, UBG_ETIMEOUT, "while opening the tunnel through the proxy");
     hostile_answer("socks5h", NULL, 0, http_reply, sizeof http_reply - 1, 0, UBG_EPROXY, "is not a SOCKS5 proxy");
-    hostile_answer("socks5h", method_ok, sizeof method_ok, partial_reply, sizeof partial_reply, 0, UBG_ETIMEOUT, "");
+    hostile_answer("socks5h", method_ok, sizeof method_ok, partial_reply, sizeof partial_reply, 0, UBG_ETIMEOUT, "while opening the tunnel through the proxy");
     hostile_answer("socks5h", method_ok, sizeof method_ok, partial_reply, sizeof partial_reply, 1, UBG_EPROXY,
                    "closed the connection during its handshake");
-    hostile_answer("socks5h", NULL, 0, NULL, 0, 0, UBG_ETIMEOUT, "");
+    hostile_answer("socks5h", NULL, 0, NULL, 0, 0, UBG_ETIMEOUT, "while opening the tunnel through the proxy");
 }
 
 const test_case proxy_tests[] = {

@@ -7,6 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The library's version: the one place it is written. The Swift library (ubg_version()), the
+ * Python package, the SONAME, the pkg-config and CMake files all take it from here. The ABI of
+ * a major version only grows: a program built against X.Y runs with any X.Z, Z >= Y. */
+#define UBG_VERSION_MAJOR 0
+#define UBG_VERSION_MINOR 1
+#define UBG_VERSION_PATCH 0
+#define UBG_VERSION_STRING "0.1.0"
+/** (major << 16) | (minor << 8) | patch, for comparisons in #if. */
+#define UBG_VERSION_NUMBER ((UBG_VERSION_MAJOR << 16) | (UBG_VERSION_MINOR << 8) | UBG_VERSION_PATCH)
+
 /** An event loop: one I/O thread that many clients can share. */
 typedef struct ubg_loop_s *ubg_loop_t;
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import re
+import select
 import signal
 import socket
 import ssl
@@ -30,6 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from conftest import (
     IDENTIFY,
     PYTHON_ROOT,
+    RECV_TIMEOUT,
     DevServer,
     Inflater,
     hello,
@@ -1742,3 +1744,35 @@ def test_close_some_closes_a_random_fraction_with_the_given_codes(server: DevSer
         assert bad["ok"] is False
 
     run(body())
+
+
+def test_started_in_the_background_it_serves_until_signalled(tmp_path) -> None:
+    # stdin at /dev/null, as a script's background job has it: no control channel, no exit at
+    # its end; the server answers until SIGTERM.
+    env = {**os.environ, "PYTHONPATH": str(PYTHON_ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "utilbot_gateway.devserver", "--key", "dev-key"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        assert ready, "the dev gateway printed nothing"
+        url = json.loads(process.stdout.readline())["url"]
+        time.sleep(0.5)
+        assert process.poll() is None, "the dev gateway exited at the end of a /dev/null stdin"
+
+        async def identify() -> dict:
+            async with connect(url + "?v=1") as ws:
+                json.loads(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT))  # Hello
+                await ws.send(json.dumps(IDENTIFY))
+                return json.loads(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT))
+
+        assert run(identify())["t"] == "bot_connect_success"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

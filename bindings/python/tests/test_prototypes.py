@@ -130,3 +130,7 @@ def test_the_package_and_the_library_it_loads_have_one_version():
     import utilbot_gateway
 
     assert utilbot_gateway.version() == utilbot_gateway.__version__
+    # The header's macros are the one place the version is written.
+    numbers = [re.search(rf"#define UBG_VERSION_{part} (\d+)", TEXT).group(1) for part in ("MAJOR", "MINOR", "PATCH")]
+    string = re.search(r'#define UBG_VERSION_STRING "([^"]+)"', TEXT).group(1)
+    assert string == ".".join(numbers) == utilbot_gateway.__version__

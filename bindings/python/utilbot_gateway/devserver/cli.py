@@ -7,8 +7,10 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -82,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='add "seq": N (0, 1, 2, ... per connection) to the d of every op 0 event, to check for gaps',
     )
-    parser.add_argument("--no-stdin", action="store_true", help="no control channel; do not exit at end of stdin")
+    parser.add_argument(
+        "--no-stdin",
+        action="store_true",
+        help="no control channel on stdin, even on a pipe or a terminal; run until SIGTERM or SIGINT. Without "
+        "it, stdin is the control channel only when it is a pipe or a terminal (the server then exits at its "
+        "end); started in the background with stdin at /dev/null or a file, it just serves",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every connection event to stderr")
     return parser
 
@@ -161,6 +169,17 @@ async def run(config: Config, *, use_stdin: bool) -> int:
             shutil.rmtree(temporary, ignore_errors=True)
 
 
+def stdin_is_a_channel() -> bool:
+    """Whether stdin is something a caller keeps open to send commands and to stop the server by
+    closing it: a pipe, a socket or a terminal. /dev/null (a background job's stdin), a file or
+    no stdin at all is not: the server then serves until it is signalled."""
+    try:
+        mode = os.fstat(0).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(stream=sys.stderr, format="devserver %(levelname)s: %(message)s")
@@ -171,6 +190,6 @@ def main(argv: list[str] | None = None) -> int:
         print("devserver: --heartbeat must be at least 1 ms", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(run(config_from(arguments), use_stdin=not arguments.no_stdin))
+        return asyncio.run(run(config_from(arguments), use_stdin=not arguments.no_stdin and stdin_is_a_channel()))
     except KeyboardInterrupt:
         return 0
