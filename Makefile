@@ -18,7 +18,7 @@ SWIFT_TEST_FLAGS ?=
 export PYTHONPATH := $(CURDIR)/bindings/python
 export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
-.PHONY: all bootstrap build release cli-release install uninstall test-install check-abi update-abi wheel header check-header check-symbols examples demo \
+.PHONY: all bootstrap build release cli-release test-cpp install uninstall test-install check-abi update-abi wheel header check-header check-symbols examples demo \
 	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python soak fuzz bench lint format clean
 
 all: build
@@ -89,7 +89,23 @@ update-abi: release
 	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -Iinclude $< -L$(RELEASE_DIR) -lutilbot_gateway \
 		-Wl,-rpath,$(CURDIR)/$(RELEASE_DIR) -lpthread -o $@
 
-examples: .build/examples/bot
+CXXFLAGS_STRICT := -std=c++17 -Wall -Wextra -Werror -pedantic -Wshadow -Iinclude -Ibindings/cpp/include
+LINK_RELEASE := -L$(RELEASE_DIR) -lutilbot_gateway -Wl,-rpath,$(CURDIR)/$(RELEASE_DIR) -lpthread
+
+.build/examples/bot-cpp: examples/cpp/bot.cpp bindings/cpp/include/utilbot/gateway.hpp include/utilbot_gateway.h release
+	@mkdir -p .build/examples
+	$(CXX) $(CXXFLAGS_STRICT) $< $(LINK_RELEASE) -o $@
+
+examples: .build/examples/bot .build/examples/bot-cpp
+
+## The C++ wrapper's tests, compiled strictly with g++ and with clang++, each run against the dev gateway.
+.build/cpp/test-%: bindings/cpp/tests/test_client.cpp bindings/cpp/include/utilbot/gateway.hpp include/utilbot_gateway.h release
+	@mkdir -p .build/cpp
+	$* $(CXXFLAGS_STRICT) $< $(LINK_RELEASE) -o $@
+
+test-cpp: bootstrap .build/cpp/test-g++ .build/cpp/test-clang++
+	env -u LD_LIBRARY_PATH .build/cpp/test-g++
+	env -u LD_LIBRARY_PATH .build/cpp/test-clang++
 
 ## The main job: the C example bot against the dev gateway over TLS, on loopback.
 demo: bootstrap examples
@@ -162,9 +178,10 @@ test-python: bootstrap release wheel
 
 ## Every test: lint, Swift unit and integration tests, header, symbol and ABI checks, C end-to-end
 ## tests (plain, under valgrind, AddressSanitizer and ThreadSanitizer; the fault matrix; a short soak),
-## the Python tests, the install (pkg-config and CMake consumers), the fuzzers (a minute each), the demo.
+## the Python and C++ tests, the install (pkg-config and CMake consumers), the fuzzers (a minute each),
+## the demo.
 test: bootstrap lint test-swift check-header check-symbols check-abi test-c test-c-valgrind test-c-asan test-c-tsan \
-	test-python test-install fuzz demo
+	test-python test-cpp test-install fuzz demo
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift examples

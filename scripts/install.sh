@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs (or uninstalls) the C library the way C libraries ship, under PREFIX (default
 # /usr/local), staged under DESTDIR when set; writes nothing elsewhere:
-#   PREFIX/include/utilbot_gateway.h
+#   PREFIX/include/utilbot_gateway.h, PREFIX/include/utilbot/gateway.hpp (the C++ wrapper)
 #   LIBDIR/libutilbot_gateway.so.X.Y.Z (stripped; SONAME libutilbot_gateway.so.X), the .so.X and .so links
 #   LIBDIR/pkgconfig/utilbot-gateway.pc
 #   LIBDIR/cmake/UtilbotGateway/UtilbotGatewayConfig.cmake, UtilbotGatewayConfigVersion.cmake
@@ -35,6 +35,7 @@ root=$DESTDIR$PREFIX
 lib=$DESTDIR$LIBDIR
 files=(
     "$root/include/utilbot_gateway.h"
+    "$root/include/utilbot/gateway.hpp"
     "$lib/libutilbot_gateway.so.$version"
     "$lib/libutilbot_gateway.so.$major"
     "$lib/libutilbot_gateway.so"
@@ -57,8 +58,9 @@ install)
     [ -f "$so" ] || die "$so is missing: run make release"
     [ -x "$cli" ] || die "$cli is missing: run make cli-release"
     readelf -d "$so" | grep -q "SONAME.*\[libutilbot_gateway.so.$major\]" || die "$so has no SONAME libutilbot_gateway.so.$major"
-    install -d "$root/include" "$root/bin" "$lib/pkgconfig" "$lib/cmake/UtilbotGateway"
+    install -d "$root/include/utilbot" "$root/bin" "$lib/pkgconfig" "$lib/cmake/UtilbotGateway"
     install -m 644 include/utilbot_gateway.h "$root/include/"
+    install -m 644 bindings/cpp/include/utilbot/gateway.hpp "$root/include/utilbot/"
     install -m 755 "$so" "$lib/libutilbot_gateway.so.$version"
     strip --strip-unneeded "$lib/libutilbot_gateway.so.$version"
     ln -sf "libutilbot_gateway.so.$version" "$lib/libutilbot_gateway.so.$major"
@@ -71,7 +73,7 @@ install)
     ;;
 uninstall)
     for file in "${files[@]}"; do rm -f "$file"; done
-    rmdir "$lib/cmake/UtilbotGateway" 2>/dev/null || true
+    rmdir "$lib/cmake/UtilbotGateway" "$root/include/utilbot" 2>/dev/null || true
     echo "uninstall: utilbot-gateway $version removed from ${DESTDIR:+$DESTDIR}$PREFIX"
     ;;
 *)

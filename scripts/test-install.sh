@@ -55,6 +55,7 @@ flags=$(pkg-config --cflags --libs utilbot-gateway)
 echo "test-install: pkg-config --cflags --libs utilbot-gateway: $flags"
 [ "$(pkg-config --modversion utilbot-gateway)" = "$version" ] || die "pkg-config --modversion is not $version"
 cc -std=c99 -Wall -Wextra -Werror examples/c/bot.c $flags -lpthread -o "$work/bot-pkgconfig"
+c++ -std=c++17 -Wall -Wextra -Werror examples/cpp/bot.cpp $flags -lpthread -o "$work/bot-cpp-pkgconfig"
 needed=$(readelf -d "$work/bot-pkgconfig" | sed -n 's/.*NEEDED.*\[\(libutilbot_gateway[^]]*\)\]/\1/p')
 [ "$needed" = "libutilbot_gateway.so.$major" ] || die "the program needs '$needed', not the SONAME"
 
@@ -82,7 +83,7 @@ coproc_pid=$GATEWAY_PID
 read -r -t 30 announcement <&"${GATEWAY[0]}" || die "the dev gateway did not start"
 url=$("$python" -c 'import json,sys; print(json.loads(sys.argv[1])["url"])' "$announcement")
 ca=$("$python" -c 'import json,sys; print(json.loads(sys.argv[1])["ca"])' "$announcement")
-for bot in "$work/bot-pkgconfig" "$work/cmake/build/bot"; do
+for bot in "$work/bot-pkgconfig" "$work/bot-cpp-pkgconfig" "$work/cmake/build/bot"; do
     resolved=$(LD_LIBRARY_PATH=$lib ldd "$bot" | awk '/libutilbot_gateway/ {print $1, $3}')
     echo "test-install: ldd: $resolved"
     case "$resolved" in "libutilbot_gateway.so.$major $lib/libutilbot_gateway.so.$major") ;; *) die "ldd: $resolved" ;; esac
