@@ -79,7 +79,7 @@ for header in /usr/include/openssl/ssl.h /usr/include/zlib.h; do
 done
 
 SWIFT_FLAGS=(-sanitize=fuzzer,address -parse-as-library -O -g -package-name UtilbotGatewayFuzz
-    -I Sources/COpenSSL -I Sources/CZlib -I Sources/CSystem)
+    -I Sources/COpenSSL -I Sources/CZlib -I Sources/CSystem -I Sources/UtilbotGatewayTypes/include)
 # The toolchain's lld links sanitized binaries without gold's warnings; fall back to the default linker.
 if [[ -x "$(dirname "$(command -v swiftc)")/ld.lld" ]] || command -v ld.lld >/dev/null; then
     SWIFT_FLAGS+=(-use-ld=lld)
@@ -101,7 +101,7 @@ build_library() {
         {
             swiftc --version 2>&1
             printf '%s\n' "${SWIFT_FLAGS[@]}"
-            cat "${sources[@]}" Sources/COpenSSL/* Sources/CZlib/* Sources/CSystem/*
+            cat "${sources[@]}" Sources/COpenSSL/* Sources/CZlib/* Sources/CSystem/* Sources/UtilbotGatewayTypes/include/*
         } | sha256sum | cut -d' ' -f1
     )
     exec 9>"$OUT/lib/.lock"

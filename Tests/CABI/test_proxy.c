@@ -217,6 +217,7 @@ static void test_socks5_carries_ws_and_wss(void) {
     reaches_ready_and_echoes(tls_url, secure.ca, proxy); /* the proxy resolves localhost */
     snprintf(proxy, sizeof proxy, "socks5://127.0.0.1:%d", ms.port);
     reaches_ready_and_echoes(tls_url, secure.ca, proxy); /* this client resolves localhost */
+    reaches_ready_and_echoes(url, NULL, proxy);          /* a numeric host needs no lookup */
     proxy_stop(&ms);
     devserver_stop(&secure);
     devserver_stop(&plain);
@@ -346,8 +347,21 @@ static void test_https_proxy_carries_ws_and_wss_inside_its_tls(void) {
     /* TLS with the proxy, CONNECT inside it, then TLS with the gateway inside the tunnel. */
     reaches_ready_and_echoes(tls_url, secure.ca, proxy);
     reaches_ready_and_echoes(url, secure.ca, proxy);
-    /* The proxy's certificate is checked: without the CA that issued it, no tunnel. */
+    /* The proxy's certificate is checked: without the CA that issued it, no tunnel; and turning
+     * the gateway's check off (for a development gateway) does not turn off the proxy's. */
     refused_with(url, proxy, UBG_EPROXY, "certificate verification failed");
+    recorder r;
+    recorder_init(&r);
+    ubg_client_t insecure = make_client(NULL, url, "dev-key", NULL, &r);
+    CHECK_OK(ubg_client_set_tls_insecure_skip_verify(insecure, 1));
+    CHECK_OK(ubg_client_set_proxy(insecure, proxy));
+    CHECK_OK(ubg_client_connect(insecure));
+    const recorded_event *closed = wait_event(&r, UBG_EVENT_CLOSED, NULL, 10000 + slack_ms());
+    CHECK_MSG(closed && closed->result == UBG_EPROXY && closed->message &&
+                  strstr(closed->message, "certificate verification failed"),
+              "an unverified https proxy was used: %s", closed && closed->message ? closed->message : "(no CLOSED)");
+    CHECK_OK(ubg_client_free(insecure));
+    recorder_destroy(&r);
     proxy_stop(&st);
     proxy_stop(&tp);
     devserver_stop(&secure);

@@ -82,6 +82,8 @@ import UtilbotGateway
             ("[2001:db8::5]", "2001:db8::/32", true),
             ("2001:db9::5", "2001:db8::/32", false),
             ("10.1.2.3", "", false),
+            ("10.0.0.1", ".0.1", false),
+            ("10.0.0.1", "0.0.1", false),
         ])
     func noProxyMatchesNamesSuffixesAddressesAndRanges(host: String, list: String, bypassed: Bool) {
         #expect(ProxyEnvironment.bypasses(host: host, list: list) == bypassed)

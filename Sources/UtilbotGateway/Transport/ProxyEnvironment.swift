@@ -50,6 +50,8 @@ package enum ProxyEnvironment {
                 if address == targetAddress { return true }
                 continue
             }
+            // A name never matches an address (".0.1" is not a suffix of 10.0.0.1).
+            if targetAddress != nil { continue }
             // host:port: the port is ignored (an IPv6 address was taken above).
             if let colon = entry.lastIndex(of: ":") { entry = String(entry[..<colon]) }
             if entry.hasPrefix(".") { entry.removeFirst() }

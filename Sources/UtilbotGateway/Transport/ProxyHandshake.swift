@@ -96,7 +96,7 @@ package struct ProxyHandshake {
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), parts[1].count == 3, let status = Int(parts[1]) else {
             throw failure("is not an HTTP proxy: it answered CONNECT with \(Self.quoted(statusLine))")
         }
-        let reason = parts.count > 2 ? " " + parts[2] : ""
+        let reason = parts.count > 2 ? " " + Self.printable(String(parts[2])) : ""
         var headers: [(name: String, value: String)] = []
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
@@ -108,7 +108,7 @@ package struct ProxyHandshake {
             // RFC 9110 §9.3.6: a 2xx answer to CONNECT has no body; one that announces a body is
             // not a tunnel this client can trust.
             if let length = header("content-length"), length != "0" {
-                throw failure("answered CONNECT with \(status) and a body (Content-Length: \(length))")
+                throw failure("answered CONNECT with \(status) and a body (Content-Length: \(Self.printable(length)))")
             }
             if header("transfer-encoding") != nil {
                 throw failure("answered CONNECT with \(status) and a body (Transfer-Encoding)")
@@ -118,7 +118,9 @@ package struct ProxyHandshake {
             return .open(leftover: take(input.count))
         case 407, 401:
             // 407 is the standard answer; tinyproxy answers wrong credentials with 401.
-            let scheme = header("proxy-authenticate").map { String($0.split(separator: " ").first ?? "") }
+            let scheme = header("proxy-authenticate").map {
+                Self.printable(String($0.split(separator: " ").first ?? ""))
+            }
             let asked = scheme.map { " (it asks for \($0) credentials)" } ?? ""
             let given = proxy.username == nil ? "none were given" : "the ones given were refused"
             throw failure("requires authentication: \(status)\(reason)\(asked); \(given)")
@@ -255,13 +257,16 @@ package struct ProxyHandshake {
         return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
     }
 
-    /// A status line for a message: printable ASCII only, at most 80 characters.
-    private static func quoted(_ text: String) -> String {
+    /// Text from the proxy for a message: printable ASCII only, at most 80 characters.
+    private static func printable(_ text: String) -> String {
         let shown = text.unicodeScalars.prefix(80).map {
             $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? Character($0) : "?"
         }
-        return "'" + String(shown) + (text.unicodeScalars.count > 80 ? "...'" : "'")
+        return String(shown) + (text.unicodeScalars.count > 80 ? "..." : "")
     }
+
+    /// A status line for a message, quoted: printable ASCII only, at most 80 characters.
+    private static func quoted(_ text: String) -> String { "'" + printable(text) + "'" }
 }
 
 extension String {

@@ -47,6 +47,10 @@ package final class SocketStream: @unchecked Sendable {
     private var tunnelScratch = CompactingQueue<UInt8>(keptCapacity: 1 << 16, compactionThreshold: 1 << 16)
     /// socks5: this client's lookup of the gateway's name, under way.
     private var targetLookup: LookupPool.Job?
+    /// socks5: the lookup above is under way (a numeric host has no job, only a task).
+    private var resolvingTarget = false
+    /// https proxy: its close_notify came while reading was paused; the end waits for the resume.
+    private var tunnelEnded = false
     private let attemptTimeoutNanoseconds: UInt64
     /// Until the socket is connected.
     private var connector: Connector?
@@ -229,6 +233,12 @@ package final class SocketStream: @unchecked Sendable {
         updateInterest()
         // Plaintext OpenSSL already decrypted does not make the socket readable again.
         if stage == .open, tls != nil { loop.execute { self.readTLS() } }
+        if tunnelEnded {
+            loop.execute {
+                guard self.stage == .open, !self.readTLSBeforeTheEnd() else { return }
+                self.endOfStream()
+            }
+        }
     }
 
     /// Paused, and the peer hung up or the socket failed: stop watching until reading resumes.
@@ -343,7 +353,13 @@ package final class SocketStream: @unchecked Sendable {
                 return
             }
             guard let n else {
-                endOfStream()  // the proxy's close_notify: the tunnel is closed
+                // The proxy's close_notify ends the tunnel, as a FIN would: what the gateway sent
+                // before it is read first, and while paused the end waits for the resume.
+                if readTLSBeforeTheEnd() {
+                    tunnelEnded = true
+                    return
+                }
+                endOfStream()
                 return
             }
             proxyTLS.takeCiphertext(into: &outgoing)  // e.g. a key update answer
@@ -376,10 +392,12 @@ package final class SocketStream: @unchecked Sendable {
             return
         }
         // socks5 (not socks5h): this client resolves the gateway's name.
+        resolvingTarget = true
         targetLookup = Resolver.resolve(host: host, port: port, on: loop) { [weak self] result in
             guard let self else { return }
             self.loop.execute {
-                guard self.stage == .proxyHandshake, self.targetLookup != nil else { return }
+                guard self.stage == .proxyHandshake, self.resolvingTarget else { return }
+                self.resolvingTarget = false
                 self.targetLookup = nil
                 switch result {
                 case .success(let addresses):
@@ -634,6 +652,7 @@ package final class SocketStream: @unchecked Sendable {
         connector = nil
         targetLookup?.cancel()
         targetLookup = nil
+        resolvingTarget = false
         if let registration {
             loop.unregister(registration)
             self.registration = nil

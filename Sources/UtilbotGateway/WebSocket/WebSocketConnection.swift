@@ -62,13 +62,12 @@ package final class WebSocketConnection: @unchecked Sendable {
             if proxy == nil && options.proxyFromEnvironment {
                 proxy = try ProxyEnvironment.proxy(host: url.host, secure: url.secure)
             }
-            // An https proxy is verified with the client's TLS settings (its CA file, say).
+            // An https proxy is verified with the client's CA settings, always: skipping the
+            // check is for a development gateway, never for the proxy that gets credentials.
             if proxy?.kind == .https {
-                if let tlsContext {
-                    proxyTLS = tlsContext
-                } else {
-                    proxyTLS = try TLSContext.shared(options.tls)
-                }
+                var configuration = options.tls
+                configuration.insecureSkipVerify = false
+                proxyTLS = try TLSContext.shared(configuration)
             }
         } catch {
             state = .closed
