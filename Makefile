@@ -18,7 +18,7 @@ SWIFT_TEST_FLAGS ?=
 export PYTHONPATH := $(CURDIR)/bindings/python
 export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
-.PHONY: all bootstrap build release cli-release test-cpp install uninstall test-install check-abi update-abi wheel header check-header check-symbols examples demo \
+.PHONY: all bootstrap build release cli-release test-cpp test-node install uninstall test-install check-abi update-abi wheel header check-header check-symbols examples demo \
 	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python soak fuzz bench lint format clean
 
 all: build
@@ -96,12 +96,24 @@ LINK_RELEASE := -L$(RELEASE_DIR) -lutilbot_gateway -Wl,-rpath,$(CURDIR)/$(RELEAS
 	@mkdir -p .build/examples
 	$(CXX) $(CXXFLAGS_STRICT) $< $(LINK_RELEASE) -o $@
 
-examples: .build/examples/bot .build/examples/bot-cpp
+examples: .build/examples/bot .build/examples/bot-cpp $(NODE_ADDON)
 
 ## The C++ wrapper's tests, compiled strictly with g++ and with clang++, each run against the dev gateway.
 .build/cpp/test-%: bindings/cpp/tests/test_client.cpp bindings/cpp/include/utilbot/gateway.hpp include/utilbot_gateway.h release
 	@mkdir -p .build/cpp
 	$* $(CXXFLAGS_STRICT) $< $(LINK_RELEASE) -o $@
+
+## The Node.js addon (Node-API, headers of the installed Node), linked against the release library.
+NODE_ADDON := bindings/node/build/utilbot_gateway.node
+$(NODE_ADDON): bindings/node/src/addon.c include/utilbot_gateway.h release
+	@command -v node >/dev/null || { echo "node is missing (Node.js 20)" >&2; exit 1; }
+	@mkdir -p bindings/node/build
+	$(CC) -std=c11 -Wall -Wextra -Werror -shared -fPIC -DNODE_GYP_MODULE_NAME=utilbot_gateway \
+		-I$$(dirname $$(command -v node))/../include/node -I/usr/include/node -Iinclude $< $(LINK_RELEASE) -o $@
+
+## The Node.js binding's tests (node --test) against the dev gateway.
+test-node: bootstrap $(NODE_ADDON)
+	cd bindings/node && node --test test/
 
 test-cpp: bootstrap .build/cpp/test-g++ .build/cpp/test-clang++
 	env -u LD_LIBRARY_PATH .build/cpp/test-g++
@@ -178,10 +190,10 @@ test-python: bootstrap release wheel
 
 ## Every test: lint, Swift unit and integration tests, header, symbol and ABI checks, C end-to-end
 ## tests (plain, under valgrind, AddressSanitizer and ThreadSanitizer; the fault matrix; a short soak),
-## the Python and C++ tests, the install (pkg-config and CMake consumers), the fuzzers (a minute each),
+## the Python, C++ and Node.js tests, the install (pkg-config and CMake consumers), the fuzzers (a minute each),
 ## the demo.
 test: bootstrap lint test-swift check-header check-symbols check-abi test-c test-c-valgrind test-c-asan test-c-tsan \
-	test-python test-cpp test-install fuzz demo
+	test-python test-cpp test-node test-install fuzz demo
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift examples

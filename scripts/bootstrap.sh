@@ -15,6 +15,7 @@ dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v cmake >/dev/null || need+=(cmake)  # the install test builds a find_package() consumer
 command -v abidiff >/dev/null || need+=(abigail-tools)  # the ABI guard (scripts/check-abi.sh)
+command -v node >/dev/null || need+=(nodejs)  # the Node.js binding (bindings/node); Node-API is stable
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v gcc >/dev/null || need+=(gcc)
