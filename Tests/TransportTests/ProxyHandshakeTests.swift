@@ -150,6 +150,36 @@ import UtilbotGateway
         #expect(throws: GatewayError.self) { try feed(&handshake, line) }
     }
 
+    @Test func aConnectHeadOverTheLimitIsRefusedEvenWhenItEnds() throws {
+        var handshake = ProxyHandshake(proxy: ProxyURL(kind: .http, host: "p", port: 1), target: .name("g", port: 1))
+        let head = "HTTP/1.1 200 OK\r\nX-Pad: " + String(repeating: "x", count: 20_000) + "\r\n\r\n"
+        #expect(
+            throws: GatewayError(.proxy, "the proxy http://p:1 answered CONNECT with a head longer than 16384 bytes")
+        ) {
+            try feed(&handshake, head)
+        }
+    }
+
+    @Test func aConnectHeadTrickledByteByByteOpens() throws {
+        var handshake = ProxyHandshake(proxy: ProxyURL(kind: .http, host: "p", port: 1), target: .name("g", port: 1))
+        var last = ProxyHandshake.Step.needMore
+        for byte in Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8) { last = try feed(&handshake, [byte]) }
+        #expect(last == .open(leftover: []))
+    }
+
+    @Test func aUsernamePasswordAnswerOfAnotherVersionIsRefused() throws {
+        let proxy = ProxyURL(kind: .socks5h, host: "p", port: 1080, username: "u", password: "pw")
+        var handshake = ProxyHandshake(proxy: proxy, target: .name("gw", port: 1))
+        _ = try feed(&handshake, [5, 2])
+        #expect(
+            throws: GatewayError(
+                .proxy, "the proxy socks5h://p:1080 answered the username and password with version byte 0x05, not 0x01"
+            )
+        ) {
+            try feed(&handshake, [5, 0])
+        }
+    }
+
     @Test func socks5hWithCredentialsSendsTheNameAndOpens() throws {
         let proxy = ProxyURL(kind: .socks5h, host: "p", port: 1080, username: "u", password: "pw")
         var handshake = ProxyHandshake(proxy: proxy, target: .name("gw", port: 443))

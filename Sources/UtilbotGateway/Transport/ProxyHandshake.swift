@@ -36,6 +36,8 @@ package struct ProxyHandshake {
     private let target: Target
     private var phase: Phase
     private var input: [UInt8] = []
+    /// HTTP: how much of `input` has been searched for the end of the head.
+    private var searchedUpTo = 0
 
     package init(proxy: ProxyURL, target: Target) {
         self.proxy = proxy
@@ -82,9 +84,12 @@ package struct ProxyHandshake {
 
     private mutating func httpAnswer() throws(GatewayError) -> Step {
         let terminator: [UInt8] = [13, 10, 13, 10]
-        guard let end = input.indices.dropLast(3).first(where: { input[$0..<$0 + 4].elementsEqual(terminator) })
-        else {
-            if input.count > Self.maxHeaderSize {
+        // From where the last search stopped (a proxy may trickle its answer), within the limit.
+        let from = max(0, searchedUpTo - 3)
+        let found = input.indices[from...].dropLast(3).first { input[$0..<$0 + 4].elementsEqual(terminator) }
+        searchedUpTo = input.count
+        guard let end = found, end + 4 <= Self.maxHeaderSize else {
+            if input.count > Self.maxHeaderSize || found != nil {
                 throw failure("answered CONNECT with a head longer than \(Self.maxHeaderSize) bytes")
             }
             return .needMore
@@ -157,8 +162,11 @@ package struct ProxyHandshake {
 
     private mutating func socksAuthentication() throws(GatewayError) -> Step {
         guard input.count >= 2 else { return .needMore }
-        let status = input[1]
+        let (version, status) = (input[0], input[1])
         _ = take(2)
+        guard version == 1 else {
+            throw failure("answered the username and password with version byte 0x\(Self.hex(version)), not 0x01")
+        }
         guard status == 0 else { throw failure("refused the username or password (status \(status))") }
         return try sendSocksRequest()
     }
