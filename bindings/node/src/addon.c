@@ -55,6 +55,22 @@ static client_box *unwrap(napi_env env, napi_value value) {
     return box;
 }
 
+/* The call's arguments (up to `count`, missing ones undefined) and the client of the first;
+ * NULL with a JavaScript exception pending when it is not a live client. */
+static client_box *client_call(napi_env env, napi_callback_info info, size_t count, napi_value *argv) {
+    size_t argc = count;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+        napi_throw_error(env, NULL, "Node-API call failed: napi_get_cb_info");
+        return NULL;
+    }
+    return unwrap(env, argv[0]);
+}
+
+/* A result of the library as JavaScript: undefined, or the error thrown. */
+static napi_value result(napi_env env, ubg_result_t rc, client_box *box) {
+    return rc == UBG_OK ? NULL : throw_result(env, rc, box->client);
+}
+
 /* A string argument as a malloc'd NUL-terminated copy (NULL for undefined/null). */
 static char *string_arg(napi_env env, napi_value value, int *failed) {
     napi_valuetype type;
@@ -214,10 +230,8 @@ static napi_value create(napi_env env, napi_callback_info info) {
 
 /* set(handle, name, a, b, c): one setter of the C API, by name. */
 static napi_value set(napi_env env, napi_callback_info info) {
-    size_t argc = 5;
     napi_value argv[5];
-    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    client_box *box = unwrap(env, argv[0]);
+    client_box *box = client_call(env, info, 5, argv);
     if (!box) return NULL;
     char what[32] = "";
     size_t length = 0;
@@ -235,8 +249,8 @@ static napi_value set(napi_env env, napi_callback_info info) {
     } else {
         int64_t a = 0, b = 0, c = 0;
         napi_get_value_int64(env, argv[2], &a);
-        if (argc > 3) napi_get_value_int64(env, argv[3], &b);
-        if (argc > 4) napi_get_value_int64(env, argv[4], &c);
+        napi_get_value_int64(env, argv[3], &b); /* undefined leaves 0 */
+        napi_get_value_int64(env, argv[4], &c);
         if (strcmp(what, "compression") == 0) rc = ubg_client_set_compression(box->client, (int32_t)a);
         else if (strcmp(what, "proxyFromEnv") == 0) rc = ubg_client_set_proxy_from_env(box->client, (int32_t)a);
         else if (strcmp(what, "reconnect") == 0) rc = ubg_client_set_reconnect(box->client, (uint32_t)a, (uint32_t)b);
@@ -250,16 +264,13 @@ static napi_value set(napi_env env, napi_callback_info info) {
             return NULL;
         }
     }
-    if (rc != UBG_OK) return throw_result(env, rc, box->client);
-    return NULL;
+    return result(env, rc, box);
 }
 
 /* connect(handle): connects and starts watching the event descriptor on Node's loop. */
 static napi_value connect_client(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
     napi_value argv[1];
-    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    client_box *box = unwrap(env, argv[0]);
+    client_box *box = client_call(env, info, 1, argv);
     if (!box) return NULL;
     int32_t fd = -1;
     ubg_result_t rc = ubg_client_get_event_fd(box->client, &fd);
@@ -279,10 +290,8 @@ static napi_value connect_client(napi_env env, napi_callback_info info) {
 
 /* send(handle, name, json or null) */
 static napi_value send_event(napi_env env, napi_callback_info info) {
-    size_t argc = 3;
     napi_value argv[3];
-    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    client_box *box = unwrap(env, argv[0]);
+    client_box *box = client_call(env, info, 3, argv);
     if (!box) return NULL;
     int failed = 0;
     char *name = string_arg(env, argv[1], &failed);
@@ -291,22 +300,18 @@ static napi_value send_event(napi_env env, napi_callback_info info) {
     free(name);
     free(data);
     if (failed) return NULL;
-    if (rc != UBG_OK) return throw_result(env, rc, box->client);
-    return NULL;
+    return result(env, rc, box);
 }
 
 /* close(handle, code) */
 static napi_value close_client(napi_env env, napi_callback_info info) {
-    size_t argc = 2;
     napi_value argv[2];
-    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    client_box *box = unwrap(env, argv[0]);
+    client_box *box = client_call(env, info, 2, argv);
     if (!box) return NULL;
     int32_t code = 1000;
     napi_get_value_int32(env, argv[1], &code);
     ubg_result_t rc = ubg_client_close(box->client, code);
-    if (rc != UBG_OK) return throw_result(env, rc, box->client);
-    return NULL;
+    return result(env, rc, box);
 }
 
 /* free(handle): no event after it; idempotent. */
@@ -321,10 +326,8 @@ static napi_value free_client(napi_env env, napi_callback_info info) {
 
 /* state(handle) -> number */
 static napi_value state(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
     napi_value argv[1];
-    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    client_box *box = unwrap(env, argv[0]);
+    client_box *box = client_call(env, info, 1, argv);
     if (!box) return NULL;
     ubg_state_t s;
     ubg_result_t rc = ubg_client_get_state(box->client, &s);
@@ -336,10 +339,8 @@ static napi_value state(napi_env env, napi_callback_info info) {
 
 /* stats(handle) -> object */
 static napi_value stats(napi_env env, napi_callback_info info) {
-    size_t argc = 1;
     napi_value argv[1];
-    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    client_box *box = unwrap(env, argv[0]);
+    client_box *box = client_call(env, info, 1, argv);
     if (!box) return NULL;
     ubg_stats_t s;
     memset(&s, 0, sizeof s);
@@ -366,10 +367,8 @@ static napi_value stats(napi_env env, napi_callback_info info) {
  * library's bounded queue fills and it stops reading from the gateway: back-pressure, nothing
  * lost. */
 static napi_value pause_client(napi_env env, napi_callback_info info) {
-    size_t argc = 2;
     napi_value argv[2];
-    CHECK_NAPI(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    client_box *box = unwrap(env, argv[0]);
+    client_box *box = client_call(env, info, 2, argv);
     if (!box) return NULL;
     bool paused = false;
     napi_get_value_bool(env, argv[1], &paused);
