@@ -18,7 +18,7 @@ SWIFT_TEST_FLAGS ?=
 export PYTHONPATH := $(CURDIR)/bindings/python
 export UBG_PYTHON := $(CURDIR)/$(PYTHON)
 
-.PHONY: all bootstrap build release cli-release test-cpp test-node install uninstall test-install check-abi update-abi wheel header check-header check-symbols examples demo \
+.PHONY: all bootstrap build release cli-release test-cpp test-node test-rust install uninstall test-install check-abi update-abi wheel header check-header check-symbols examples demo \
 	test test-swift test-c test-c-valgrind test-c-asan test-c-tsan test-python soak fuzz bench lint format clean
 
 all: build
@@ -96,7 +96,7 @@ LINK_RELEASE := -L$(RELEASE_DIR) -lutilbot_gateway -Wl,-rpath,$(CURDIR)/$(RELEAS
 	@mkdir -p .build/examples
 	$(CXX) $(CXXFLAGS_STRICT) $< $(LINK_RELEASE) -o $@
 
-examples: .build/examples/bot .build/examples/bot-cpp $(NODE_ADDON)
+examples: .build/examples/bot .build/examples/bot-cpp $(NODE_ADDON) .build/rust/debug/examples/bot
 
 ## The C++ wrapper's tests, compiled strictly with g++ and with clang++, each run against the dev gateway.
 .build/cpp/test-%: bindings/cpp/tests/test_client.cpp bindings/cpp/include/utilbot/gateway.hpp include/utilbot_gateway.h release
@@ -114,6 +114,15 @@ $(NODE_ADDON): bindings/node/src/addon.c include/utilbot_gateway.h release
 ## The Node.js binding's tests (node --test) against the dev gateway.
 test-node: bootstrap $(NODE_ADDON)
 	cd bindings/node && node --test test/
+
+## The Rust crate's tests (cargo, no registry) against the dev gateway; its build in .build/rust.
+CARGO := CARGO_TARGET_DIR=$(CURDIR)/.build/rust cargo
+test-rust: bootstrap release
+	@command -v cargo >/dev/null || { echo "cargo is missing (Rust)" >&2; exit 1; }
+	cd bindings/rust && $(CARGO) test --offline --quiet
+
+.build/rust/debug/examples/bot: bindings/rust/examples/bot.rs bindings/rust/src/*.rs release
+	cd bindings/rust && $(CARGO) build --offline --quiet --example bot
 
 test-cpp: bootstrap .build/cpp/test-g++ .build/cpp/test-clang++
 	env -u LD_LIBRARY_PATH .build/cpp/test-g++
@@ -190,10 +199,10 @@ test-python: bootstrap release wheel
 
 ## Every test: lint, Swift unit and integration tests, header, symbol and ABI checks, C end-to-end
 ## tests (plain, under valgrind, AddressSanitizer and ThreadSanitizer; the fault matrix; a short soak),
-## the Python, C++ and Node.js tests, the install (pkg-config and CMake consumers), the fuzzers (a minute each),
+## the Python, C++, Node.js and Rust tests, the install (pkg-config and CMake consumers), the fuzzers (a minute each),
 ## the demo.
 test: bootstrap lint test-swift check-header check-symbols check-abi test-c test-c-valgrind test-c-asan test-c-tsan \
-	test-python test-cpp test-node test-install fuzz demo
+	test-python test-cpp test-node test-rust test-install fuzz demo
 
 format:
 	swift format --in-place --recursive Sources Tests Package.swift examples

@@ -16,6 +16,7 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v cmake >/dev/null || need+=(cmake)  # the install test builds a find_package() consumer
 command -v abidiff >/dev/null || need+=(abigail-tools)  # the ABI guard (scripts/check-abi.sh)
 command -v node >/dev/null || need+=(nodejs)  # the Node.js binding (bindings/node); Node-API is stable
+command -v cargo >/dev/null || need+=(cargo)   # the Rust crate (bindings/rust); it uses no registry
 command -v python3 >/dev/null || need+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 command -v gcc >/dev/null || need+=(gcc)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end on loopback: the dev gateway over TLS with its own CA, and the
 # example bots connecting to it (identify, send_servers, GLOBAL_GUILD_COUNT, close): the C bot,
-# the C++ bot, the Node.js bot, then the Python bot and its asyncio twin. Stops everything it started. Run through
+# the C++, Node.js and Rust bots, then the Python bot and its asyncio twin. Stops everything it started. Run through
 # `make demo`, which builds first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,8 @@ echo "demo: running .build/examples/bot-cpp (the C++ wrapper) ${url}?v=1 demo-ke
 timeout 60 .build/examples/bot-cpp "${url}?v=1" demo-key "$ca"
 echo "demo: running examples/node/bot.js (the Node.js binding) ${url}?v=1 demo-key $ca"
 timeout 60 node examples/node/bot.js "${url}?v=1" demo-key "$ca"
+echo "demo: running .build/rust/debug/examples/bot (the Rust crate) ${url}?v=1 demo-key $ca"
+timeout 60 .build/rust/debug/examples/bot "${url}?v=1" demo-key "$ca"
 for example in bot.py async_bot.py; do
     echo "demo: running examples/python/$example ${url}?v=1 demo-key $ca"
     PYTHONPATH=bindings/python timeout 60 "$python" "examples/python/$example" "${url}?v=1" demo-key "$ca"
