@@ -56,25 +56,51 @@ function call(fn) {
   }
 }
 
-function toEvent(raw) {
-  const event = {
-    type: EVENT_TYPES[raw.type],
-    state: STATES[raw.state],
-    name: raw.name,
-    data: raw.data === null ? null : JSON.parse(raw.data), // the library validated it
-    message: raw.message,
-    code: raw.code,
-  };
-  if (event.type === 'ERROR') {
-    event.hasCode = raw.hasCode;
-    event.local = raw.local;
-  } else if (event.type === 'CLOSED') {
-    event.local = raw.local;
-    event.reconnect = raw.reconnect;
-    event.httpStatus = raw.httpStatus;
-    event.result = raw.result;
+/** One event. `data` (d) is parsed from its JSON on first access: a handler that only counts
+ *  events, or reads the name, pays nothing for it. */
+class GatewayEvent {
+  constructor(raw) {
+    this.type = EVENT_TYPES[raw.type];
+    this.state = STATES[raw.state];
+    this.name = raw.name;
+    this.message = raw.message;
+    this.code = raw.code;
+    this._raw = raw;
+    this._data = undefined;
   }
-  return event;
+
+  get data() {
+    if (this._data === undefined) this._data = this._raw.data === null ? null : JSON.parse(this._raw.data);
+    return this._data;
+  }
+
+  /** ERROR: whether the gateway sent e. */
+  get hasCode() {
+    return this._raw.hasCode;
+  }
+
+  /** ERROR, CLOSED: the library found the problem itself. */
+  get local() {
+    return this._raw.local;
+  }
+
+  /** CLOSED: whether a new attempt follows. */
+  get reconnect() {
+    return this._raw.reconnect;
+  }
+
+  get httpStatus() {
+    return this._raw.httpStatus;
+  }
+
+  /** CLOSED: the kind of local problem ("UBG_EPROXY"...), "UBG_OK" for none. */
+  get result() {
+    return this._raw.result;
+  }
+
+  toJSON() {
+    return { type: this.type, state: this.state, name: this.name, data: this.data, message: this.message, code: this.code };
+  }
 }
 
 /**
@@ -173,7 +199,7 @@ class Client extends EventEmitter {
 
   _take(events, finished) {
     for (const raw of events) {
-      const event = toEvent(raw);
+      const event = new GatewayEvent(raw);
       for (const iterator of this._iterators) iterator.push(event);
       switch (event.type) {
         case 'READY':
