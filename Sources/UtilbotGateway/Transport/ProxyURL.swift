@@ -99,21 +99,14 @@ package struct ProxyURL: Equatable, Sendable {
                 continue
             }
             let digits = Array(utf8.prefix(2))
-            guard digits.count == 2, let high = hexValue(digits[0]), let low = hexValue(digits[1]) else {
+            guard digits.count == 2, let high = FastJSONScanner.hexValue(digits[0]),
+                let low = FastJSONScanner.hexValue(digits[1])
+            else {
                 throw GatewayError(.invalidArgument, "a bad percent escape in the proxy's credentials")
             }
-            bytes.append(high << 4 | low)
+            bytes.append(UInt8(high << 4 | low))
             utf8 = utf8.dropFirst(2)
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
